@@ -1,0 +1,322 @@
+"""Named strategies: (what the strategy needs) + score + selector, in one registry.
+
+A strategy is what a user names on the command line (``--strategy bald``). It declares which
+inputs it needs so that the loop computes only those:
+
+- ``"probs"``: predictive samples ``[N, K, C]`` of the candidates;
+- ``"embeddings"``: features ``[N, D]`` (penultimate layer) of the candidates;
+- ``"labeled"``: the labeled items must be passed too (as excluded positions), e.g. core-set
+  uses them as initial centres.
+
+``Strategy.select`` always returns a :class:`~labelwise.select.Selection` with positions in
+the arrays it was given.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+
+from labelwise._validation import RNGLike, as_tensor
+from labelwise.errors import ShapeError, UnknownStrategyError
+from labelwise.select import Selection, random_batch, stochastic_batch, top_k
+
+__all__ = [
+    "Strategy",
+    "SelectFn",
+    "get_strategy",
+    "available_strategies",
+    "score_strategy",
+    "stochastic_strategy",
+]
+
+#: ``fn(k, *, probs, embeddings, n, exclude, rng, **params) -> Selection``
+SelectFn = Callable[..., Selection]
+
+_NEEDS = frozenset({"probs", "embeddings", "labeled"})
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A named, registered acquisition strategy.
+
+    Attributes
+    ----------
+    name : str
+        Stable kebab-case name (``"bald"``, ``"power-bald"``, ``"batchbald"``).
+    description : str
+        One line for ``labelwise strategies``.
+    paper : str
+        Short citation of the method's source.
+    needs : frozenset of {"probs", "embeddings", "labeled"}
+        Inputs the loop must compute for it.
+    select_fn : callable
+        ``fn(k, *, probs, embeddings, n, exclude, rng, **params) -> Selection``.
+    params : mapping
+        Default keyword parameters passed to ``select_fn``.
+    """
+
+    name: str
+    description: str
+    paper: str
+    needs: frozenset[str]
+    select_fn: SelectFn = field(repr=False)
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.needs) - _NEEDS
+        if unknown:
+            raise ValueError(f"Strategy {self.name!r}: unknown needs {sorted(unknown)}")
+
+    def select(
+        self,
+        k: int,
+        *,
+        probs: Any = None,
+        embeddings: Any = None,
+        n: int | None = None,
+        exclude: Any = None,
+        rng: RNGLike = None,
+        **params: Any,
+    ) -> Selection:
+        """Select ``k`` positions from the given candidates.
+
+        ``n`` (the number of candidates) is inferred from ``probs`` or ``embeddings``.
+        """
+        if "probs" in self.needs and probs is None:
+            raise ShapeError(
+                f"strategy {self.name!r} needs predictive samples: pass probs=[N, K, C]"
+            )
+        if "embeddings" in self.needs and embeddings is None:
+            raise ShapeError(
+                f"strategy {self.name!r} needs embeddings: pass embeddings=[N, D] "
+                "(e.g. --embeddings E.npy on the command line)"
+            )
+        if n is None:
+            for arr in (probs, embeddings):
+                if arr is not None:
+                    n = int(arr.shape[0])
+                    break
+        if n is None:
+            raise ShapeError(f"strategy {self.name!r}: pass n (the number of candidates)")
+        if probs is not None and embeddings is not None and probs.shape[0] != embeddings.shape[0]:
+            raise ShapeError(
+                f"probs has {probs.shape[0]} items but embeddings has {embeddings.shape[0]}"
+            )
+        merged = {**self.params, **params}
+        return self.select_fn(
+            k, probs=probs, embeddings=embeddings, n=n, exclude=exclude, rng=rng, **merged
+        )
+
+
+def score_strategy(
+    name: str, score: Callable[..., Any], description: str, paper: str
+) -> Strategy:
+    """A strategy that ranks items by a per-item score of ``probs`` and takes the top k."""
+
+    def fn(k: int, *, probs: Any, exclude: Any, rng: RNGLike, **_: Any) -> Selection:
+        scores = as_tensor(score(probs), "scores")
+        sel = top_k(scores, k, exclude=exclude, rng=rng)
+        return Selection(sel.indices, sel.gains, {**sel.info, "score": name})
+
+    return Strategy(name, description, paper, frozenset({"probs"}), fn)
+
+
+def stochastic_strategy(
+    name: str,
+    score: Callable[..., Any],
+    score_name: str,
+    mode: str,
+    description: str,
+) -> Strategy:
+    """A strategy that samples a batch from a per-item score (Kirsch et al. 2023)."""
+
+    def fn(
+        k: int, *, probs: Any, exclude: Any, rng: RNGLike, beta: float = 1.0, **_: Any
+    ) -> Selection:
+        scores = as_tensor(score(probs), "scores")
+        if mode == "power":
+            scores = scores.clamp_min(0)  # entropies can be -1e-7 from rounding
+        sel = stochastic_batch(scores, k, mode=mode, beta=beta, exclude=exclude, rng=rng)  # type: ignore[arg-type]
+        return Selection(sel.indices, sel.gains, {**sel.info, "score": score_name})
+
+    return Strategy(
+        name,
+        description,
+        "Kirsch et al. 2023, Stochastic Batch Acquisition (TMLR)",
+        frozenset({"probs"}),
+        fn,
+        {"beta": 1.0},
+    )
+
+
+def _random_fn(k: int, *, n: int, exclude: Any, rng: RNGLike, **_: Any) -> Selection:
+    return random_batch(n, k, exclude=exclude, rng=rng)
+
+
+def _builtin_strategies() -> list[Strategy]:
+    from labelwise import scores as S
+
+    out: list[Strategy] = [
+        Strategy(
+            "random",
+            "Uniformly random items: the baseline every strategy must beat.",
+            "-",
+            frozenset(),
+            _random_fn,
+        ),
+        score_strategy(
+            "least-confidence",
+            S.least_confidence,
+            "1 - max_c p(c|x) of the mean prediction.",
+            "Lewis & Gale 1994; Settles 2009 survey",
+        ),
+        score_strategy(
+            "margin",
+            S.margin,
+            "Smallest gap between the two most probable classes first.",
+            "Scheffer et al. 2001",
+        ),
+        score_strategy(
+            "ratio",
+            S.ratio,
+            "Ratio p(2nd) / p(1st) of the mean prediction (higher = less sure).",
+            "Settles 2009 survey (confidence ratio)",
+        ),
+        score_strategy(
+            "entropy",
+            S.entropy,
+            "Predictive entropy H[mean_k p] in nats (max entropy).",
+            "Shannon 1948; Gal et al. 2017",
+        ),
+        score_strategy(
+            "bald",
+            S.bald,
+            "Mutual information between label and parameters (BALD).",
+            "Houlsby et al. 2011; Gal et al. 2017",
+        ),
+        score_strategy(
+            "expected-entropy",
+            S.expected_entropy,
+            "Mean over samples of the per-sample entropy (aleatoric part).",
+            "Houlsby et al. 2011 (second term of BALD)",
+        ),
+        score_strategy(
+            "variation-ratio",
+            S.variation_ratio,
+            "1 - (count of the modal predicted class) / K over the samples.",
+            "Freeman 1965; Gal et al. 2017",
+        ),
+        score_strategy(
+            "mean-std",
+            S.mean_std,
+            "Mean over classes of the std of p(c) across samples.",
+            "Kampffmeyer et al. 2016; Gal et al. 2017",
+        ),
+        score_strategy(
+            "vote-entropy",
+            S.vote_entropy,
+            "Entropy of the committee's hard votes.",
+            "Dagan & Engelson 1995 (query by committee)",
+        ),
+        score_strategy(
+            "consensus-entropy",
+            S.consensus_entropy,
+            "Entropy of the committee's averaged (consensus) distribution.",
+            "Settles 2009 survey (query by committee)",
+        ),
+        score_strategy(
+            "kl-disagreement",
+            S.kl_disagreement,
+            "Mean KL divergence of each member from the consensus.",
+            "McCallum & Nigam 1998 (query by committee)",
+        ),
+    ]
+    stochastic_sources = [
+        ("bald", S.bald),
+        ("entropy", S.entropy),
+        ("margin", S.margin),
+        ("least-confidence", S.least_confidence),
+    ]
+    for score_name, fn in stochastic_sources:
+        for mode in ("power", "softmax", "softrank"):
+            if mode == "power" and score_name == "margin":
+                # margin's sign convention makes it <= 0: power sampling is undefined.
+                continue
+            out.append(
+                stochastic_strategy(
+                    f"{mode}-{score_name}",
+                    fn,
+                    score_name,
+                    mode,
+                    f"Sample the batch with p ∝ {_MODE_TEXT[mode]} of {score_name}.",
+                )
+            )
+    return out
+
+
+_MODE_TEXT = {"power": "score^beta", "softmax": "exp(beta·score)", "softrank": "rank^-beta"}
+
+#: Modules that contribute more strategies (batch-aware selectors, model-based methods).
+#: Each defines ``STRATEGIES: list[Strategy]``.
+_EXTENSION_MODULES = (
+    "labelwise.select._strategies_batchbald",
+    "labelwise.select._strategies_geometric",
+)
+
+
+def _load_registry() -> dict[str, Strategy]:
+    registry: dict[str, Strategy] = {}
+    found: list[Strategy] = list(_builtin_strategies())
+    for mod_name in _EXTENSION_MODULES:
+        try:
+            mod = importlib.import_module(mod_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != mod_name:
+                raise
+            continue
+        found.extend(getattr(mod, "STRATEGIES"))
+    for s in found:
+        if s.name in registry:
+            raise RuntimeError(f"strategy {s.name!r} registered twice")
+        registry[s.name] = s
+    return registry
+
+
+_REGISTRY: dict[str, Strategy] | None = None
+
+
+def _registry() -> dict[str, Strategy]:
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = _load_registry()
+    return _REGISTRY
+
+
+def available_strategies() -> list[Strategy]:
+    """All registered strategies, in registration order."""
+    return list(_registry().values())
+
+
+def get_strategy(name: str | Strategy) -> Strategy:
+    """Look a strategy up by its kebab-case name (a :class:`Strategy` is returned as is)."""
+    if isinstance(name, Strategy):
+        return name
+    reg = _registry()
+    if name not in reg:
+        close = _suggest(name, reg)
+        raise UnknownStrategyError(
+            f"unknown strategy {name!r}{close}; run `labelwise strategies` to list them"
+        )
+    return reg[name]
+
+
+def _suggest(name: str, names: Iterable[str]) -> str:
+    import difflib
+
+    m = difflib.get_close_matches(name.replace("_", "-").lower(), list(names), n=1)
+    return f" (did you mean {m[0]!r}?)" if m else ""
+
+
