@@ -1,0 +1,104 @@
+"""Learning-curve metrics: area under the budget curve, labels-to-target, class balance.
+
+References: Zhan et al. 2021 ("A comparative survey of deep active learning", AUBC) and the
+evaluation pitfalls summarised in ``shared/REFERENCES.md`` (Lüth et al. 2023, Ji et al. 2023).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["aubc", "labels_to_target", "class_balance_entropy", "mean_and_ci"]
+
+
+def _curve(labels: Sequence[float], values: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(labels, dtype=np.float64)
+    y = np.asarray(values, dtype=np.float64)
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError(
+            f"labels and values must be 1-D and equally long, got {x.shape} and {y.shape}"
+        )
+    if x.size == 0:
+        raise ValueError("a learning curve needs at least one point")
+    if np.any(np.diff(x) <= 0):
+        raise ValueError("labels must be strictly increasing (one point per round)")
+    return x, y
+
+
+def aubc(
+    labels: Sequence[float],
+    values: Sequence[float],
+    *,
+    budget: tuple[float, float] | None = None,
+) -> float:
+    """Area under the budget curve, trapezoid rule, normalised to [0, 1].
+
+    Parameters
+    ----------
+    labels : sequence [R]
+        Number of labels at each evaluation, strictly increasing.
+    values : sequence [R]
+        Accuracy (in [0, 1]) at each evaluation.
+    budget : (start, end), optional
+        The label range to integrate over; defaults to ``(labels[0], labels[-1])``. The
+        curve is held constant beyond its last point and linearly interpolated inside.
+
+    Returns
+    -------
+    float
+        ``∫ acc d(labels) / (end - start)``; equals the accuracy when the curve is flat and
+        1 only for a perfect model from the first label on. A single point returns its value.
+    """
+    x, y = _curve(labels, values)
+    lo, hi = (float(x[0]), float(x[-1])) if budget is None else map(float, budget)
+    if hi < lo:
+        raise ValueError(f"budget end {hi} is before its start {lo}")
+    if hi == lo:
+        return float(np.interp(lo, x, y))
+    grid = np.union1d(x[(x > lo) & (x < hi)], [lo, hi])
+    yy = np.interp(grid, x, y)
+    trapezoid = getattr(np, "trapezoid", None) or getattr(np, "trapz")
+    return float(trapezoid(yy, grid) / (hi - lo))
+
+
+def labels_to_target(
+    labels: Sequence[float], values: Sequence[float], target: float
+) -> float | None:
+    """The first label count at which ``values`` reaches ``target`` (None if never)."""
+    x, y = _curve(labels, values)
+    hit = np.flatnonzero(y >= target)
+    return float(x[hit[0]]) if hit.size else None
+
+
+def class_balance_entropy(counts: Sequence[int], normalise: bool = True) -> float:
+    """Entropy (nats) of a class histogram; normalised by log C it lies in [0, 1].
+
+    A value far below 1 for an acquired set shows mode collapse (one class dominating).
+    """
+    c = np.asarray(counts, dtype=np.float64)
+    if c.ndim != 1 or c.size == 0 or (c < 0).any():
+        raise ValueError("counts must be a non-empty 1-D array of non-negative counts")
+    total = c.sum()
+    if total == 0:
+        return 0.0
+    p = c[c > 0] / total
+    h = float(-(p * np.log(p)).sum())
+    if normalise:
+        return h / np.log(c.size) if c.size > 1 else 0.0
+    return h
+
+
+def mean_and_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Mean and half-width of a Student-t confidence interval over seeds (0 for one seed)."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        raise ValueError("mean_and_ci needs at least one value")
+    m = float(v.mean())
+    if v.size < 2:
+        return m, 0.0
+    half = float(stats.t.ppf(0.5 + confidence / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
+    return m, half

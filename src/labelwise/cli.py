@@ -1,0 +1,260 @@
+"""The ``labelwise`` command.
+
+Subcommands: ``simulate`` (reproducible experiments with an oracle), ``select``
+(bring-your-own-predictions selection), ``strategies`` (the registry). Bad arguments give a
+one-line error and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, List, Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from labelwise.errors import LabelwiseError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="labelwise: deep active learning — pick the items whose labels help a model most.",
+)
+_out = Console()
+_err = Console(stderr=True)
+
+
+class _UsageError(Exception):
+    """A user error found by the CLI itself."""
+
+
+def _fail(msg: str) -> "typer.Exit":
+    _err.print(f"[bold red]error:[/] {msg}", highlight=False, markup=True, soft_wrap=True)
+    return typer.Exit(code=2)
+
+
+def _split_names(values: List[str]) -> list[str]:
+    names: list[str] = []
+    for v in values:
+        names.extend(p.strip() for p in v.split(",") if p.strip())
+    return names
+
+
+@app.command("strategies")
+def strategies_cmd() -> None:
+    """List every registered strategy with a one-line description and its paper."""
+    from labelwise.strategies import available_strategies
+
+    table = Table(title="labelwise strategies", show_lines=False)
+    table.add_column("name", style="bold")
+    table.add_column("needs")
+    table.add_column("description")
+    table.add_column("paper")
+    for s in available_strategies():
+        needs = ", ".join(sorted(s.needs)) or "-"
+        table.add_row(s.name, needs, s.description, s.paper)
+    _out.print(table)
+
+
+def _read_index_file(path: Path, n: int, what: str) -> np.ndarray:
+    from labelwise._validation import check_indices
+
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise _UsageError(f"cannot read {what} file {path}: {exc.strerror}") from None
+    vals: list[int] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            vals.append(int(line))
+        except ValueError:
+            raise _UsageError(
+                f"{path}:{lineno}: expected one whole-dataset index per line, got {line!r}"
+            ) from None
+    return check_indices(np.asarray(vals, dtype=np.int64), n, f"{what} ({path})")
+
+
+def _load_npy(path: Path, what: str) -> np.ndarray:
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise _UsageError(f"{what} file not found: {path}") from None
+    except (ValueError, OSError) as exc:
+        raise _UsageError(f"cannot read {what} file {path} as .npy: {exc}") from None
+    if not isinstance(arr, np.ndarray):
+        raise _UsageError(f"{what} file {path} must be a single .npy array, not an .npz archive")
+    return arr
+
+
+@app.command("select")
+def select_cmd(
+    probs: Optional[Path] = typer.Option(
+        None, "--probs", help="Predictive samples [N, K, C] (or [N, C]) as .npy."
+    ),
+    embeddings: Optional[Path] = typer.Option(
+        None, "--embeddings", help="Embeddings [N, D] as .npy (for batch-aware strategies)."
+    ),
+    labeled: Optional[Path] = typer.Option(
+        None, "--labeled", help="Already labeled whole-dataset indices, one per line."
+    ),
+    strategy: str = typer.Option("entropy", "--strategy", "-s", help="Strategy name."),
+    k: int = typer.Option(..., "-k", "--k", help="How many items to select."),
+    seed: int = typer.Option(0, "--seed", help="Seed for tie-breaking and sampling."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="Write the selected indices here, one per line (default: stdout)."
+    ),
+    log_probs: bool = typer.Option(
+        False, "--log-probs", help="The --probs file holds log-probabilities."
+    ),
+) -> None:
+    """Select the next items to label from predictions you computed yourself."""
+    from labelwise.strategies import get_strategy
+
+    try:
+        strat = get_strategy(strategy)
+        P = _load_npy(probs, "--probs") if probs is not None else None
+        E = _load_npy(embeddings, "--embeddings") if embeddings is not None else None
+        if P is not None and P.ndim == 2:
+            P = P[:, None, :]
+        if P is not None and log_probs:
+            P = np.exp(P)
+        if P is None and E is None:
+            raise _UsageError("give --probs P.npy and/or --embeddings E.npy")
+        n = int((P if P is not None else E).shape[0])  # type: ignore[union-attr]
+        excl = _read_index_file(labeled, n, "--labeled") if labeled is not None else None
+        sel = strat.select(
+            k,
+            probs=np.ascontiguousarray(P) if P is not None else None,
+            embeddings=np.ascontiguousarray(E) if E is not None else None,
+            n=n,
+            exclude=excl,
+            rng=seed,
+        )
+    except (LabelwiseError, ValueError, TypeError, _UsageError) as exc:
+        raise _fail(str(exc)) from None
+    text = "\n".join(str(int(i)) for i in sel.indices) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        _err.print(f"wrote {len(sel)} indices to {out}")
+
+
+@app.command("simulate")
+def simulate_cmd(
+    dataset: str = typer.Option("digits", "--dataset", "-d", help="Bundled dataset name or a .npz file."),
+    strategy: List[str] = typer.Option(
+        ["bald"], "--strategy", "-s", help="Strategy name(s); repeat or comma-separate."
+    ),
+    batch_size: int = typer.Option(10, "--batch-size", "-b", help="Labels acquired per round."),
+    budget: int = typer.Option(300, "--budget", help="Total labels, initial set included."),
+    initial_size: int = typer.Option(20, "--initial-size", help="Initial labeled set size."),
+    initial: str = typer.Option("balanced", "--initial", help="'balanced' or 'random'."),
+    seeds: int = typer.Option(1, "--seeds", help="Number of seeds (0 .. n-1)."),
+    mc_samples: int = typer.Option(20, "--mc-samples", "-K", help="MC dropout samples K."),
+    pool_subset: Optional[int] = typer.Option(
+        None, "--pool-subset", help="Score a random subset of this many pool items per round."
+    ),
+    model: str = typer.Option("auto", "--model", help="'auto', 'gal-cnn' or 'mlp'."),
+    epochs: int = typer.Option(50, "--epochs", help="Max training epochs per round."),
+    weight_decay: float = typer.Option(0.0, "--weight-decay", help="L2 weight decay."),
+    warm_start: bool = typer.Option(False, "--warm-start", help="Continue training across rounds."),
+    targets: str = typer.Option("0.8,0.9", "--targets", help="Accuracies for labels-to-target."),
+    out: Path = typer.Option(Path("labelwise-out"), "--out", "-o", help="Output folder."),
+) -> None:
+    """Run a simulated active-learning experiment with known labels (an oracle)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from labelwise.bench.report import plot_learning_curves, summarize, summary_markdown
+    from labelwise.datasets import load_arrays, load_dataset
+    from labelwise.loop import SimulationConfig, simulate
+    from labelwise.models import TrainConfig
+    from labelwise.strategies import get_strategy
+
+    try:
+        names = _split_names(strategy)
+        strats = [get_strategy(n) for n in names]
+        target_list = [float(t) for t in targets.split(",") if t.strip()]
+        data = load_arrays(dataset) if dataset.endswith(".npz") else load_dataset(dataset)
+        if initial not in ("balanced", "random"):
+            raise _UsageError(f"--initial must be 'balanced' or 'random', got {initial!r}")
+        cfg = SimulationConfig(
+            batch_size=batch_size, budget=budget, initial_size=initial_size,
+            initial=initial,  # type: ignore[arg-type]
+            model=model, mc_samples=mc_samples, pool_subset=pool_subset, warm_start=warm_start,
+            train=TrainConfig(epochs=epochs, weight_decay=weight_decay),
+        )
+        from labelwise.loop import _check_config
+
+        _check_config(cfg, data)
+    except (LabelwiseError, ValueError, TypeError, _UsageError) as exc:
+        raise _fail(str(exc)) from None
+
+    n_rounds = 1 + -(-(budget - initial_size) // batch_size)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TextColumn("acc {task.fields[acc]}"), TimeElapsedColumn(), console=_err, transient=False,
+    ) as progress:
+        tasks: dict[tuple[str, int], Any] = {}
+
+        def on_round(name: str, seed: int, rec: Any, total: int) -> None:
+            key = (name, seed)
+            if key not in tasks:
+                tasks[key] = progress.add_task(f"{name} seed {seed}", total=total, acc="-")
+            progress.update(tasks[key], completed=rec.round + 1, acc=f"{rec.test_accuracy:.3f}")
+
+        try:
+            runs = simulate(data, strats, seeds=seeds, config=cfg, out_dir=out, progress=on_round)
+        except (LabelwiseError, ValueError) as exc:
+            raise _fail(str(exc)) from None
+    summaries = summarize(runs, targets=target_list)
+    md = summary_markdown(summaries)
+    (out / "summary.md").write_text(md)
+    plot_learning_curves(runs, out / "learning_curve.png", title=f"{data.name}, b={batch_size}")
+    table = Table(title=f"{data.name}: {n_rounds} rounds, {seeds} seed(s)")
+    for col in ["strategy", "final acc", "AUBC"] + [f"labels→{t:.0%}" for t in target_list]:
+        table.add_column(col)
+    for s in summaries:
+        row = [s.strategy, f"{s.final_accuracy[0]:.4f}", f"{s.aubc[0]:.4f}"]
+        for t in target_list:
+            med, hit = s.labels_to[t]
+            row.append("—" if med is None else f"{med:.0f} ({hit}/{s.n_seeds})")
+        table.add_row(*row)
+    _out.print(table)
+    _out.print(f"results: {out / 'results.json'}  plot: {out / 'learning_curve.png'}")
+    (out / "summary.json").write_text(
+        json.dumps(
+            [
+                {
+                    "strategy": s.strategy, "n_seeds": s.n_seeds,
+                    "final_accuracy": s.final_accuracy, "aubc": s.aubc,
+                    "labels_to": {str(k): v for k, v in s.labels_to.items()},
+                    "acquired_balance": s.acquired_balance,
+                }
+                for s in summaries
+            ],
+            indent=2,
+        )
+    )
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Entry point of the ``labelwise`` console script."""
+    try:
+        app(args=argv, standalone_mode=True)
+    except KeyboardInterrupt:  # pragma: no cover
+        _err.print("interrupted")
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,492 @@
+"""Simulated active learning: the unlabeled-pool game with an oracle.
+
+One run = one (strategy, seed) pair::
+
+    initial set (class-balanced or random) ->
+    repeat: train -> predict samples / embeddings -> select a batch -> reveal labels -> evaluate
+
+until the labeling budget is spent. Every source of randomness is derived from the seed
+through :class:`numpy.random.SeedSequence` keyed by (seed, round, purpose), so that
+
+- the same seed gives the same curve, whatever ran before it in the process;
+- all strategies share the initial set and the model initialisation of a seed (a paired
+  comparison, as the evaluation literature asks for);
+- a run resumed from its checkpoint continues exactly as if it had never stopped.
+
+A checkpoint (JSON, plus the model's ``state_dict`` when training continues across rounds)
+is written after every round when ``out_dir`` is given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from labelwise.datasets import Dataset, load_dataset
+from labelwise.errors import BudgetError, LabelwiseError
+from labelwise.models import (
+    TrainConfig,
+    evaluate,
+    extract_embeddings,
+    make_model,
+    mc_dropout_predict,
+    train_classifier,
+)
+from labelwise.pool import Pool
+from labelwise.strategies import Strategy, get_strategy
+
+__all__ = [
+    "SimulationConfig",
+    "RoundRecord",
+    "RunResult",
+    "simulate",
+    "run_simulation",
+    "initial_indices",
+    "RESULTS_SCHEMA_VERSION",
+]
+
+RESULTS_SCHEMA_VERSION = 1
+
+# Purposes keyed into the seed sequence (stable numbers: changing them changes results).
+_INIT_SET, _MODEL_INIT, _TRAIN, _PREDICT, _CANDIDATES, _SELECT = range(6)
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Everything that defines a simulated active-learning run except strategy and seed.
+
+    Attributes
+    ----------
+    batch_size : int
+        Labels acquired per round (b).
+    budget : int
+        Total number of labels at the end, initial set included.
+    initial_size : int
+        Size of the initial labeled set (Gal et al. 2017: 20).
+    initial : {"balanced", "random"}
+        Class-balanced initial set (as the official DBAL code: 2 per class) or uniform.
+    model : str
+        Model name for :func:`labelwise.models.make_model` (``"auto"``: ``gal-cnn`` for
+        images, ``mlp`` for vectors).
+    mc_samples : int
+        K, stochastic forward passes for predictive samples (1 = deterministic model).
+    pool_subset : int or None
+        Score only a seeded random subset of this many unlabeled items per round (Gal et
+        al. 2017 score 2,000); None scores the whole pool.
+    warm_start : bool
+        Continue training the previous round's model instead of training from scratch.
+    train : TrainConfig
+        Optimiser, epochs, early stopping.
+    device : str
+        Torch device for training and prediction.
+    """
+
+    batch_size: int = 10
+    budget: int = 300
+    initial_size: int = 20
+    initial: Literal["balanced", "random"] = "balanced"
+    model: str = "auto"
+    mc_samples: int = 20
+    pool_subset: int | None = None
+    warm_start: bool = False
+    train: TrainConfig = field(default_factory=TrainConfig)
+    device: str = "cpu"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "SimulationConfig":
+        d = dict(d)
+        train = d.pop("train", {})
+        valid = {f.name for f in dataclasses.fields(TrainConfig)}
+        return cls(**d, train=TrainConfig(**{k: v for k, v in train.items() if k in valid}))
+
+
+@dataclass
+class RoundRecord:
+    """What one round of a simulation measured (one point of the learning curve)."""
+
+    round: int
+    n_labeled: int
+    test_accuracy: float
+    test_nll: float
+    selected: list[int]
+    batch_class_counts: list[int]
+    seconds_train: float
+    seconds_predict: float
+    seconds_select: float
+
+
+@dataclass
+class RunResult:
+    """One (strategy, seed) run: its learning curve and everything needed to resume it."""
+
+    strategy: str
+    seed: int
+    dataset: str
+    config: dict[str, Any]
+    initial: list[int]
+    rounds: list[RoundRecord] = field(default_factory=list)
+    finished: bool = False
+
+    @property
+    def labels(self) -> np.ndarray:
+        """[R] number of labels at each evaluation."""
+        return np.array([r.n_labeled for r in self.rounds], dtype=np.int64)
+
+    @property
+    def accuracy(self) -> np.ndarray:
+        """[R] test accuracy at each evaluation."""
+        return np.array([r.test_accuracy for r in self.rounds], dtype=np.float64)
+
+    def acquired(self) -> list[int]:
+        """Every index acquired after the initial set, in order."""
+        return [i for r in self.rounds for i in r.selected]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": RESULTS_SCHEMA_VERSION,
+            "strategy": self.strategy,
+            "seed": self.seed,
+            "dataset": self.dataset,
+            "config": self.config,
+            "initial": self.initial,
+            "finished": self.finished,
+            "rounds": [dataclasses.asdict(r) for r in self.rounds],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "RunResult":
+        if d.get("schema_version") != RESULTS_SCHEMA_VERSION:
+            raise LabelwiseError(
+                f"run file has schema_version {d.get('schema_version')!r}, this labelwise "
+                f"reads {RESULTS_SCHEMA_VERSION}; rerun the simulation into a new --out folder"
+            )
+        return cls(
+            strategy=d["strategy"],
+            seed=int(d["seed"]),
+            dataset=d["dataset"],
+            config=dict(d["config"]),
+            initial=[int(i) for i in d["initial"]],
+            rounds=[RoundRecord(**r) for r in d["rounds"]],
+            finished=bool(d["finished"]),
+        )
+
+
+def _rng(seed: int, *key: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, *key]))
+
+
+def _torch_gen(seed: int, *key: int) -> torch.Generator:
+    g = torch.Generator()
+    g.manual_seed(int(_rng(seed, *key).integers(0, 2**63 - 1)))
+    return g
+
+
+def initial_indices(
+    y: np.ndarray, size: int, *, balanced: bool, rng: np.random.Generator
+) -> np.ndarray:
+    """Draw the initial labeled set.
+
+    ``balanced``: ``size // C`` items of every class (as the official DBAL and BatchBALD code:
+    2 per class for 20 on MNIST), the remainder drawn uniformly from the rest.
+    """
+    n = y.shape[0]
+    if size < 1 or size > n:
+        raise BudgetError(f"initial_size must be in [1, {n}], got {size}")
+    if not balanced:
+        return np.sort(rng.choice(n, size=size, replace=False))
+    classes = np.unique(y)
+    per = size // classes.size
+    chosen: list[np.ndarray] = []
+    for c in classes:
+        members = np.flatnonzero(y == c)
+        if members.size < per:
+            raise BudgetError(
+                f"class {c} has only {members.size} items, fewer than {per} needed for a "
+                "balanced initial set; use initial='random' or a smaller initial_size"
+            )
+        chosen.append(rng.choice(members, size=per, replace=False))
+    picked = np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
+    rest = size - picked.size
+    if rest:
+        others = np.setdiff1d(np.arange(n), picked)
+        picked = np.concatenate([picked, rng.choice(others, size=rest, replace=False)])
+    return np.sort(picked.astype(np.int64))
+
+
+def _resolve_model_name(name: str, data: Dataset) -> str:
+    if name != "auto":
+        return name
+    return "gal-cnn" if len(data.input_shape) == 3 else "mlp"
+
+
+def _check_config(cfg: SimulationConfig, data: Dataset) -> None:
+    n = data.X_train.shape[0]
+    for attr in ("batch_size", "budget", "initial_size", "mc_samples"):
+        v = getattr(cfg, attr)
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise BudgetError(f"{attr} must be a positive integer, got {v!r}")
+    if cfg.initial_size > cfg.budget:
+        raise BudgetError(
+            f"initial_size={cfg.initial_size} exceeds budget={cfg.budget}; "
+            "the budget counts every label, the initial set included"
+        )
+    if cfg.budget > n:
+        raise BudgetError(f"budget={cfg.budget} exceeds the pool of {n} items of {data.name!r}")
+    if cfg.initial not in ("balanced", "random"):
+        raise ValueError(f"initial must be 'balanced' or 'random', got {cfg.initial!r}")
+    if cfg.pool_subset is not None and cfg.pool_subset < cfg.batch_size:
+        raise BudgetError(
+            f"pool_subset={cfg.pool_subset} is smaller than batch_size={cfg.batch_size}"
+        )
+    if data.y_test is None or data.X_test is None:
+        raise LabelwiseError(f"dataset {data.name!r} has no test set; simulation needs one")
+    if np.any(data.y_train < 0):
+        raise LabelwiseError(
+            f"dataset {data.name!r} has unlabeled training items; a simulation needs the "
+            "oracle labels of the whole pool"
+        )
+
+
+ProgressFn = Callable[[str, int, RoundRecord, int], None]
+
+
+def run_simulation(
+    data: Dataset,
+    strategy: str | Strategy,
+    seed: int,
+    config: SimulationConfig,
+    *,
+    checkpoint: str | os.PathLike[str] | None = None,
+    progress: ProgressFn | None = None,
+) -> RunResult:
+    """Run (or resume) one simulated active-learning run.
+
+    Parameters
+    ----------
+    data : Dataset
+        Pool (``X_train``, ``y_train`` as the oracle) and held-out test set.
+    strategy : str or Strategy
+        Registered strategy name, e.g. ``"bald"``.
+    seed : int
+        Seed of every random choice of the run.
+    config : SimulationConfig
+    checkpoint : path, optional
+        JSON file written after every round; if it exists, the run resumes from it.
+    progress : callable, optional
+        ``progress(strategy, seed, record, n_rounds_total)`` after every round.
+
+    Returns
+    -------
+    RunResult
+    """
+    strat = get_strategy(strategy)
+    _check_config(config, data)
+    model_name = _resolve_model_name(config.model, data)
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    weights = ckpt.with_suffix(".pt") if ckpt is not None else None
+
+    y = np.asarray(data.y_train)
+    X = torch.as_tensor(np.asarray(data.X_train, dtype=np.float32))
+    X_test = torch.as_tensor(np.asarray(data.X_test, dtype=np.float32))
+    y_test = torch.as_tensor(np.asarray(data.y_test, dtype=np.int64))
+    n_classes = data.n_classes
+    pool = Pool(X.shape[0], list(range(n_classes)))
+
+    result: RunResult | None = None
+    if ckpt is not None and ckpt.exists():
+        result = RunResult.from_dict(json.loads(ckpt.read_text()))
+        if result.strategy != strat.name or result.seed != seed or result.dataset != data.name:
+            raise LabelwiseError(
+                f"checkpoint {ckpt} belongs to {result.strategy}/seed {result.seed}/"
+                f"{result.dataset}, not {strat.name}/seed {seed}/{data.name}"
+            )
+        if result.config != config.to_dict():
+            raise LabelwiseError(
+                f"checkpoint {ckpt} was written with another configuration; use a new --out "
+                "folder or the same settings to resume"
+            )
+    if result is None:
+        init = initial_indices(
+            y, config.initial_size, balanced=config.initial == "balanced", rng=_rng(seed, _INIT_SET)
+        )
+        result = RunResult(strat.name, seed, data.name, config.to_dict(), init.tolist())
+    pool.label(np.asarray(result.initial, dtype=np.int64), y[result.initial], round=0)
+    for rec in result.rounds:
+        if rec.selected:
+            pool.label(np.asarray(rec.selected), y[rec.selected], round=rec.round)
+    n_rounds_total = 1 + -(-(config.budget - config.initial_size) // config.batch_size)
+
+    model: torch.nn.Module | None = None
+    if config.warm_start and result.rounds and weights is not None and weights.exists():
+        model = make_model(
+            model_name, input_shape=tuple(data.input_shape), n_classes=n_classes,
+            generator=_torch_gen(seed, _MODEL_INIT),
+        )
+        model.load_state_dict(torch.load(weights, weights_only=True))
+
+    while not result.finished:
+        rnd = len(result.rounds)
+        labeled = pool.labeled_indices()
+        t0 = time.perf_counter()
+        if model is None or not config.warm_start:
+            model = make_model(
+                model_name, input_shape=tuple(data.input_shape), n_classes=n_classes,
+                generator=_torch_gen(seed, _MODEL_INIT),
+            )
+        train_classifier(
+            model, X[labeled], torch.as_tensor(y[labeled]), config=config.train,
+            rng=_rng(seed, _TRAIN, rnd),
+        )
+        t_train = time.perf_counter() - t0
+        acc, nll = evaluate(model, X_test, y_test, device=config.device)
+
+        remaining = config.budget - pool.n_labeled
+        selected: list[int] = []
+        t_pred = t_sel = 0.0
+        if remaining > 0:
+            b = min(config.batch_size, remaining)
+            cand = pool.candidates(_rng(seed, _CANDIDATES, rnd), max_candidates=config.pool_subset)
+            positions = cand
+            exclude = None
+            if "labeled" in strat.needs:
+                positions = np.concatenate([cand, labeled])
+                exclude = np.arange(cand.size, positions.size)
+            t1 = time.perf_counter()
+            probs = emb = None
+            if "probs" in strat.needs:
+                probs = mc_dropout_predict(
+                    model, X[positions], k=config.mc_samples, device=config.device,
+                    generator=_torch_gen(seed, _PREDICT, rnd),
+                )
+            if "embeddings" in strat.needs:
+                emb = extract_embeddings(model, X[positions], device=config.device)
+            t_pred = time.perf_counter() - t1
+            t2 = time.perf_counter()
+            sel = strat.select(
+                b, probs=probs, embeddings=emb, n=positions.size, exclude=exclude,
+                rng=_rng(seed, _SELECT, rnd),
+            )
+            t_sel = time.perf_counter() - t2
+            chosen = sel.map_to(positions).indices
+            pool.label(chosen, y[chosen], round=rnd + 1)
+            selected = chosen.tolist()
+        counts = np.bincount(y[selected], minlength=n_classes).tolist() if selected else [0] * n_classes
+        rec = RoundRecord(
+            round=rnd, n_labeled=int(len(labeled)), test_accuracy=float(acc), test_nll=float(nll),
+            selected=[int(i) for i in selected], batch_class_counts=[int(c) for c in counts],
+            seconds_train=t_train, seconds_predict=t_pred, seconds_select=t_sel,
+        )
+        result.rounds.append(rec)
+        result.finished = not selected
+        if ckpt is not None:
+            if config.warm_start and weights is not None:
+                _atomic_torch_save(model.state_dict(), weights)
+            _atomic_write_json(ckpt, result.to_dict())
+        if progress is not None:
+            progress(strat.name, seed, rec, n_rounds_total)
+    return result
+
+
+def _atomic_write_json(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_torch_save(state: Mapping[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    torch.save(dict(state), tmp)
+    os.replace(tmp, path)
+
+
+def run_file_name(strategy: str, seed: int) -> str:
+    """File name of one run's checkpoint inside an output folder."""
+    return f"{strategy}__seed{seed}.json"
+
+
+def simulate(
+    dataset: str | Dataset,
+    strategies: str | Strategy | Sequence[str | Strategy],
+    *,
+    seeds: int | Sequence[int] = 1,
+    config: SimulationConfig | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
+    progress: ProgressFn | None = None,
+) -> list[RunResult]:
+    """Simulate active learning for several strategies and seeds.
+
+    Parameters
+    ----------
+    dataset : str or Dataset
+        A bundled dataset name (``"digits"``, ``"mnist"``) or a :class:`Dataset`.
+    strategies : name, Strategy or sequence of them
+    seeds : int or sequence of int
+        An int ``n`` means seeds ``0 .. n-1``.
+    config : SimulationConfig, optional
+    out_dir : path, optional
+        Folder for per-run checkpoints (``runs/STRATEGY__seedS.json``) and ``results.json``.
+        Existing finished runs are loaded, unfinished ones resumed.
+    progress : callable, optional
+        Called after every round.
+
+    Returns
+    -------
+    list of RunResult, strategy-major.
+    """
+    data = load_dataset(dataset) if isinstance(dataset, str) else dataset
+    cfg = config or SimulationConfig()
+    strat_list = [strategies] if isinstance(strategies, (str, Strategy)) else list(strategies)
+    resolved = [get_strategy(s) for s in strat_list]
+    if isinstance(seeds, (int, np.integer)):
+        if seeds < 1:
+            raise BudgetError(f"seeds must be >= 1, got {seeds}")
+        seed_list = list(range(int(seeds)))
+    else:
+        seed_list = [int(s) for s in seeds]
+    out = Path(out_dir) if out_dir is not None else None
+    results: list[RunResult] = []
+    for strat in resolved:
+        for seed in seed_list:
+            ckpt = out / "runs" / run_file_name(strat.name, seed) if out is not None else None
+            results.append(run_simulation(data, strat, seed, cfg, checkpoint=ckpt, progress=progress))
+    if out is not None:
+        write_results(out / "results.json", results)
+    return results
+
+
+def write_results(path: str | os.PathLike[str], results: Sequence[RunResult]) -> None:
+    """Write every run of a simulation to one JSON file (atomically)."""
+    _atomic_write_json(
+        Path(path),
+        {"schema_version": RESULTS_SCHEMA_VERSION, "runs": [r.to_dict() for r in results]},
+    )
+
+
+def read_results(path: str | os.PathLike[str]) -> list[RunResult]:
+    """Read runs written by :func:`write_results`."""
+    d = json.loads(Path(path).read_text())
+    if d.get("schema_version") != RESULTS_SCHEMA_VERSION:
+        raise LabelwiseError(
+            f"{path} has schema_version {d.get('schema_version')!r}; this labelwise reads "
+            f"{RESULTS_SCHEMA_VERSION}"
+        )
+    return [RunResult.from_dict(r) for r in d["runs"]]

@@ -1,0 +1,44 @@
+"""Learning-curve metrics against hand-computed values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from labelwise.bench.metrics import aubc, class_balance_entropy, labels_to_target, mean_and_ci
+
+
+def test_aubc_hand_computed() -> None:
+    # trapezoid: (0.5+0.7)/2*10 + (0.7+0.9)/2*10 = 6 + 8 = 14 over 20
+    assert aubc([10, 20, 30], [0.5, 0.7, 0.9]) == pytest.approx(0.7)
+    assert aubc([10, 20], [0.4, 0.4]) == pytest.approx(0.4)
+    # budget beyond the curve holds the last value: [10,30] area 14 + [30,50] 0.9*20=18 -> 32/40
+    assert aubc([10, 20, 30], [0.5, 0.7, 0.9], budget=(10, 50)) == pytest.approx(0.8)
+    # budget inside the curve interpolates: [15, 25]: 0.6..0.7..0.8 -> 0.7
+    assert aubc([10, 20, 30], [0.5, 0.7, 0.9], budget=(15, 25)) == pytest.approx(0.7)
+
+
+def test_aubc_errors() -> None:
+    with pytest.raises(ValueError):
+        aubc([10, 10], [0.1, 0.2])
+    with pytest.raises(ValueError):
+        aubc([10, 20], [0.1])
+
+
+def test_labels_to_target() -> None:
+    assert labels_to_target([20, 30, 40], [0.5, 0.91, 0.95], 0.9) == 30
+    assert labels_to_target([20, 30, 40], [0.5, 0.6, 0.7], 0.9) is None
+
+
+def test_class_balance_entropy() -> None:
+    assert class_balance_entropy([5, 5, 5, 5]) == pytest.approx(1.0)
+    assert class_balance_entropy([10, 0, 0]) == pytest.approx(0.0)
+    assert class_balance_entropy([1, 1], normalise=False) == pytest.approx(np.log(2))
+
+
+def test_mean_and_ci() -> None:
+    m, h = mean_and_ci([1.0, 2.0, 3.0])
+    # t(0.975, 2) = 4.302653; std = 1; sqrt(3)
+    assert m == pytest.approx(2.0)
+    assert h == pytest.approx(4.302653 / np.sqrt(3), rel=1e-5)
+    assert mean_and_ci([4.0]) == (4.0, 0.0)
