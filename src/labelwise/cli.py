@@ -174,7 +174,7 @@ def simulate_cmd(
     """Run a simulated active-learning experiment with known labels (an oracle)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from labelwise.bench.report import plot_learning_curves, summarize, summary_markdown
+    from labelwise.bench.report import write_report
     from labelwise.datasets import load_arrays, load_dataset
     from labelwise.loop import SimulationConfig, simulate
     from labelwise.models import TrainConfig
@@ -216,35 +216,84 @@ def simulate_cmd(
             runs = simulate(data, strats, seeds=seeds, config=cfg, out_dir=out, progress=on_round)
         except (LabelwiseError, ValueError) as exc:
             raise _fail(str(exc)) from None
-    summaries = summarize(runs, targets=target_list)
-    md = summary_markdown(summaries)
-    (out / "summary.md").write_text(md)
-    plot_learning_curves(runs, out / "learning_curve.png", title=f"{data.name}, b={batch_size}")
-    table = Table(title=f"{data.name}: {n_rounds} rounds, {seeds} seed(s)")
-    for col in ["strategy", "final acc", "AUBC"] + [f"labels→{t:.0%}" for t in target_list]:
+    _print_summary(runs, target_list, f"{data.name}: {n_rounds} rounds, {seeds} seed(s)")
+    write_report(out, runs, targets=target_list, title=f"{data.name}, b={batch_size}")
+    _out.print(
+        f"results: {out / 'results.json'}  report: {out / 'report.md'}  "
+        f"plot: {out / 'learning_curve.png'}"
+    )
+
+
+def _print_summary(runs: Any, targets: list[float], title: str) -> None:
+    from labelwise.bench.report import summarize
+
+    table = Table(title=title)
+    for col in ["strategy", "seeds", "final acc", "AUBC"] + [f"labels→{t:.0%}" for t in targets]:
         table.add_column(col)
-    for s in summaries:
-        row = [s.strategy, f"{s.final_accuracy[0]:.4f}", f"{s.aubc[0]:.4f}"]
-        for t in target_list:
+    for s in summarize(runs, targets=targets):
+        row = [s.strategy, str(s.n_seeds), f"{s.final_accuracy[0]:.4f}", f"{s.aubc[0]:.4f}"]
+        for t in targets:
             med, hit = s.labels_to[t]
             row.append("—" if med is None else f"{med:.0f} ({hit}/{s.n_seeds})")
         table.add_row(*row)
     _out.print(table)
-    _out.print(f"results: {out / 'results.json'}  plot: {out / 'learning_curve.png'}")
-    (out / "summary.json").write_text(
-        json.dumps(
-            [
-                {
-                    "strategy": s.strategy, "n_seeds": s.n_seeds,
-                    "final_accuracy": s.final_accuracy, "aubc": s.aubc,
-                    "labels_to": {str(k): v for k, v in s.labels_to.items()},
-                    "acquired_balance": s.acquired_balance,
-                }
-                for s in summaries
-            ],
-            indent=2,
-        )
-    )
+
+
+@app.command("bench")
+def bench_cmd(
+    suite: Path = typer.Argument(..., help="Suite file (TOML)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (resumes if it exists)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="(strategy, seed) pairs run in parallel."),
+) -> None:
+    """Run a benchmark suite: every (strategy, seed) pair, resumable, then the report."""
+    from labelwise.bench.suite import load_suite, run_suite
+
+    try:
+        s = load_suite(suite)
+        if jobs < 1:
+            raise _UsageError(f"--jobs must be >= 1, got {jobs}")
+    except (LabelwiseError, ValueError, TypeError, _UsageError) as exc:
+        raise _fail(str(exc)) from None
+    total = len(s.strategies) * len(s.seeds)
+    count = [0]
+
+    def on_done(strategy: str, seed: int) -> None:
+        count[0] += 1
+        _err.print(f"[{count[0]}/{total}] {strategy} seed {seed} done")
+
+    try:
+        runs = run_suite(suite, out, jobs=jobs, on_done=on_done)
+    except (LabelwiseError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    _print_summary(runs, list(s.targets), s.name)
+    _out.print(f"report: {out / 'report.md'}")
+
+
+@app.command("report")
+def report_cmd(
+    out: Path = typer.Argument(..., help="A folder written by `labelwise bench` or `simulate`."),
+    targets: str = typer.Option("0.8,0.9", "--targets", help="Accuracies for labels-to-target."),
+) -> None:
+    """Regenerate the Markdown report and plots from saved results."""
+    from labelwise.bench.report import write_report
+    from labelwise.loop import RunResult, read_results
+
+    try:
+        target_list = [float(t) for t in targets.split(",") if t.strip()]
+        if (out / "results.json").exists():
+            runs = read_results(out / "results.json")
+        else:
+            import json
+
+            files = sorted((out / "runs").glob("*.json"))
+            if not files:
+                raise _UsageError(f"{out} has no results.json and no runs/*.json")
+            runs = [RunResult.from_dict(json.loads(f.read_text())) for f in files]
+        write_report(out, runs, targets=target_list, title=out.name)
+    except (LabelwiseError, ValueError, OSError, _UsageError) as exc:
+        raise _fail(str(exc)) from None
+    _print_summary(runs, target_list, out.name)
+    _out.print(f"report: {out / 'report.md'}")
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -358,7 +358,7 @@ def run_simulation(
         t_pred = t_sel = 0.0
         if remaining > 0:
             b = min(config.batch_size, remaining)
-            cand = pool.candidates(_rng(seed, _CANDIDATES, rnd), max_candidates=config.pool_subset)
+            cand = pool.candidates(config.pool_subset, rng=_rng(seed, _CANDIDATES, rnd))
             positions = cand
             exclude = None
             if "labeled" in strat.needs:

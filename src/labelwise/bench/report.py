@@ -13,7 +13,15 @@ from labelwise.bench.metrics import aubc, class_balance_entropy, labels_to_targe
 if TYPE_CHECKING:
     from labelwise.loop import RunResult
 
-__all__ = ["StrategySummary", "summarize", "plot_learning_curves", "summary_markdown"]
+__all__ = [
+    "StrategySummary",
+    "summarize",
+    "plot_learning_curves",
+    "plot_class_histograms",
+    "plot_win_matrix",
+    "summary_markdown",
+    "write_report",
+]
 
 
 @dataclass(frozen=True)
@@ -141,3 +149,125 @@ def plot_learning_curves(
     fig.tight_layout()
     fig.savefig(os.fspath(path))
     plt.close(fig)
+
+
+def plot_class_histograms(runs: Sequence["RunResult"], path: str | os.PathLike[str]) -> None:
+    """Bar chart of the acquired set's class histogram per strategy (summed over seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    by: dict[str, np.ndarray] = {}
+    for r in runs:
+        h = np.sum([rec.batch_class_counts for rec in r.rounds], axis=0)
+        by[r.strategy] = by.get(r.strategy, 0) + h
+    names = list(by)
+    n_classes = len(next(iter(by.values()))) if by else 0
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * n_classes * len(names) / 2), 4), dpi=120)
+    width = 0.8 / max(len(names), 1)
+    for i, name in enumerate(names):
+        h = by[name] / max(by[name].sum(), 1)
+        ax.bar(np.arange(n_classes) + i * width, h, width=width, label=name)
+    ax.axhline(1 / max(n_classes, 1), color="k", lw=0.8, ls="--")
+    ax.set_xticks(np.arange(n_classes) + 0.4 - width / 2)
+    ax.set_xticklabels([str(c) for c in range(n_classes)])
+    ax.set_xlabel("class")
+    ax.set_ylabel("share of acquired labels")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(os.fspath(path))
+    plt.close(fig)
+
+
+def plot_win_matrix(names: Sequence[str], W: np.ndarray, path: str | os.PathLike[str]) -> None:
+    """Heat map of the pairwise win matrix (row beats column)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * len(names), 0.8 + 0.6 * len(names)), dpi=120)
+    im = ax.imshow(W, cmap="viridis", vmin=0, vmax=max(1e-9, float(W.max())))
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            ax.text(j, i, f"{W[i, j]:.2f}", ha="center", va="center", color="w", fontsize=8)
+    ax.set_title("row beats column (share of checkpoints, p < 0.05)")
+    fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    fig.savefig(os.fspath(path))
+    plt.close(fig)
+
+
+def write_report(
+    out_dir: str | os.PathLike[str],
+    runs: Sequence["RunResult"],
+    *,
+    targets: Sequence[float] = (0.8, 0.9),
+    title: str | None = None,
+) -> str:
+    """Write ``report.md``, ``summary.json`` and the PNG plots into ``out_dir``.
+
+    Returns the Markdown text. Everything is regenerated from ``runs`` alone, so
+    ``labelwise report DIR`` can rebuild it from the saved results.
+    """
+    import json
+    from pathlib import Path
+
+    from labelwise.bench.stats import paired_against, win_matrix
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summaries = summarize(runs, targets=targets)
+    paired = paired_against(runs)
+    names, W = win_matrix(runs)
+    plot_learning_curves(runs, out / "learning_curve.png", title=title)
+    plot_class_histograms(runs, out / "class_histograms.png")
+    plot_win_matrix(names, W, out / "win_matrix.png")
+    lines = [f"# {title or 'labelwise results'}", "", summary_markdown(summaries)]
+    if paired:
+        lines += [
+            "## Paired comparison with random (AUBC, same seeds and initial sets)",
+            "",
+            "| strategy | pairs | mean AUBC difference | p (paired t-test) |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {p.strategy} | {p.n_pairs} | {p.mean_difference:+.4f} | {p.p_value:.3g} |"
+            for p in paired
+        ]
+        lines.append("")
+    lines += ["## Win matrix (row beats column)", "", "| | " + " | ".join(names) + " |",
+              "|---|" + "---|" * len(names)]
+    lines += [
+        f"| {a} | " + " | ".join(f"{W[i, j]:.2f}" for j in range(len(names))) + " |"
+        for i, a in enumerate(names)
+    ]
+    lines += ["", "![learning curves](learning_curve.png)",
+              "![acquired classes](class_histograms.png)", "![win matrix](win_matrix.png)", ""]
+    md = "\n".join(lines)
+    (out / "report.md").write_text(md)
+    (out / "summary.json").write_text(
+        json.dumps(
+            {
+                "strategies": [
+                    {
+                        "strategy": s.strategy,
+                        "n_seeds": s.n_seeds,
+                        "final_accuracy": list(s.final_accuracy),
+                        "aubc": list(s.aubc),
+                        "labels_to": {str(k): list(v) for k, v in s.labels_to.items()},
+                        "acquired_balance": s.acquired_balance,
+                        "seconds_per_round": s.seconds_per_round,
+                    }
+                    for s in summaries
+                ],
+                "paired_vs_random": [p.__dict__ for p in paired],
+                "win_matrix": {"names": names, "W": W.tolist()},
+            },
+            indent=2,
+        )
+    )
+    return md

@@ -1,0 +1,135 @@
+"""Across-strategy statistics: paired tests against random and the pairwise win matrix.
+
+Paired comparisons use the same seeds (same initial sets and model initialisations) for
+both strategies, as recommended by the evaluation literature (Ji et al. 2023, Lüth et al.
+2023). The win matrix follows Ash et al. 2020 (BADGE), section 5: at every checkpoint of
+the budget axis a two-sided paired t-test over seeds decides whether strategy i beats
+strategy j (p < alpha); each checkpoint contributes 1 / (number of checkpoints), so entry
+(i, j) counts how often, in units of whole learning curves, i beat j.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from labelwise.bench.metrics import aubc
+
+if TYPE_CHECKING:
+    from labelwise.loop import RunResult
+
+__all__ = ["PairedComparison", "paired_against", "win_matrix", "by_strategy_and_seed"]
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """AUBC of ``strategy`` minus ``baseline`` over shared seeds, with a paired t-test."""
+
+    strategy: str
+    baseline: str
+    n_pairs: int
+    mean_difference: float
+    p_value: float
+
+
+def by_strategy_and_seed(runs: Sequence["RunResult"]) -> dict[str, dict[int, "RunResult"]]:
+    """Index runs as ``{strategy: {seed: run}}``."""
+    out: dict[str, dict[int, "RunResult"]] = {}
+    for r in runs:
+        out.setdefault(r.strategy, {})[r.seed] = r
+    return out
+
+
+def _paired_p(diff: np.ndarray) -> float:
+    from scipy import stats
+
+    if diff.size < 2:
+        return float("nan")
+    if np.allclose(diff, diff[0]):
+        return 0.0 if diff[0] != 0 else 1.0
+    return float(stats.ttest_1samp(diff, 0.0).pvalue)
+
+
+def paired_against(
+    runs: Sequence["RunResult"], baseline: str = "random"
+) -> list[PairedComparison]:
+    """Paired t-test of every strategy's AUBC against ``baseline`` on the shared seeds."""
+    table = by_strategy_and_seed(runs)
+    if baseline not in table:
+        return []
+    lo = min(float(r.labels[0]) for r in runs)
+    hi = max(float(r.labels[-1]) for r in runs)
+    base = table[baseline]
+    out = []
+    for name, seeds in table.items():
+        if name == baseline:
+            continue
+        shared = sorted(set(seeds) & set(base))
+        diff = np.array(
+            [
+                aubc(seeds[s].labels, seeds[s].accuracy, budget=(lo, hi))
+                - aubc(base[s].labels, base[s].accuracy, budget=(lo, hi))
+                for s in shared
+            ]
+        )
+        out.append(
+            PairedComparison(
+                name, baseline, len(shared), float(diff.mean()) if diff.size else float("nan"),
+                _paired_p(diff),
+            )
+        )
+    return out
+
+
+def win_matrix(
+    runs: Sequence["RunResult"], alpha: float = 0.05
+) -> tuple[list[str], np.ndarray]:
+    """Pairwise win matrix (Ash et al. 2020). Returns (strategy names, W [S, S]).
+
+    ``W[i, j]`` in [0, 1]: the share of budget checkpoints at which strategy i had a
+    significantly higher test accuracy than j (paired t-test over shared seeds, p < alpha).
+    Checkpoints are the label counts every run of both strategies evaluated at.
+    """
+    from scipy import stats
+
+    table = by_strategy_and_seed(runs)
+    names = list(table)
+    W = np.zeros((len(names), len(names)))
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            if i == j:
+                continue
+            shared = sorted(set(table[a]) & set(table[b]))
+            if len(shared) < 2:
+                continue
+            common = set.intersection(
+                *[set(table[a][s].labels.tolist()) & set(table[b][s].labels.tolist()) for s in shared]
+            )
+            checkpoints = sorted(common)[1:]  # the first point is the shared initial set
+            if not checkpoints:
+                continue
+            wins = 0
+            for c in checkpoints:
+                d = np.array(
+                    [
+                        _acc_at(table[a][s], c) - _acc_at(table[b][s], c)
+                        for s in shared
+                    ]
+                )
+                if np.allclose(d, 0):
+                    continue
+                if np.allclose(d, d[0]):
+                    win = d[0] > 0
+                else:
+                    res = stats.ttest_1samp(d, 0.0)
+                    win = bool(res.pvalue < alpha and d.mean() > 0)
+                wins += int(win)
+            W[i, j] = wins / len(checkpoints)
+    return names, W
+
+
+def _acc_at(run: "RunResult", labels: float) -> float:
+    idx = int(np.flatnonzero(run.labels == labels)[0])
+    return float(run.accuracy[idx])

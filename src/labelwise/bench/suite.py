@@ -1,0 +1,175 @@
+"""Declarative benchmark suites: a TOML file -> every (strategy, seed) run, resumable, parallel.
+
+A suite file::
+
+    name = "digits-smoke"
+    dataset = "digits"            # a bundled dataset name or a path to an .npz file
+    strategies = ["random", "entropy", "bald"]
+    seeds = [0, 1, 2]              # or an int n meaning 0 .. n-1
+    targets = [0.8, 0.9]           # accuracies for labels-to-target
+
+    [simulation]                   # SimulationConfig fields
+    batch_size = 10
+    budget = 100
+    initial_size = 20
+    mc_samples = 10
+
+    [train]                        # TrainConfig fields
+    epochs = 30
+
+``run_suite`` writes ``OUT/suite.toml`` (a copy), ``OUT/runs/STRATEGY__seedS.json`` per run
+(checkpointed every round, so an interrupted suite resumes without redoing finished
+pairs), ``OUT/results.json`` and the report (see :func:`labelwise.bench.report.write_report`).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing as mp
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from labelwise.errors import LabelwiseError
+
+__all__ = ["Suite", "load_suite", "run_suite"]
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A parsed suite file."""
+
+    name: str
+    dataset: str
+    strategies: tuple[str, ...]
+    seeds: tuple[int, ...]
+    simulation: Mapping[str, Any] = field(default_factory=dict)
+    train: Mapping[str, Any] = field(default_factory=dict)
+    targets: tuple[float, ...] = (0.8, 0.9)
+    description: str = ""
+
+    def config(self) -> Any:
+        """The :class:`~labelwise.loop.SimulationConfig` of this suite."""
+        from labelwise.loop import SimulationConfig
+
+        return SimulationConfig.from_dict({**self.simulation, "train": dict(self.train)})
+
+
+_KEYS = {"name", "dataset", "strategies", "seeds", "simulation", "train", "targets", "description"}
+
+
+def load_suite(path: str | os.PathLike[str]) -> Suite:
+    """Parse and validate a suite file (TOML). Errors name the file and the key."""
+    p = Path(path)
+    try:
+        raw = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise LabelwiseError(f"suite file not found: {p}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise LabelwiseError(f"{p} is not valid TOML: {exc}") from None
+    unknown = set(raw) - _KEYS
+    if unknown:
+        raise LabelwiseError(f"{p}: unknown keys {sorted(unknown)}; allowed: {sorted(_KEYS)}")
+    for key in ("dataset", "strategies", "seeds"):
+        if key not in raw:
+            raise LabelwiseError(f"{p}: missing required key {key!r}")
+    seeds = raw["seeds"]
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    strategies = raw["strategies"]
+    if isinstance(strategies, str) or not strategies:
+        raise LabelwiseError(f"{p}: strategies must be a non-empty list of names")
+    from labelwise.strategies import get_strategy
+
+    for s in strategies:
+        get_strategy(s)  # fail early with a suggestion
+    suite = Suite(
+        name=str(raw.get("name", p.stem)),
+        dataset=str(raw["dataset"]),
+        strategies=tuple(str(s) for s in strategies),
+        seeds=tuple(seed_list),
+        simulation=dict(raw.get("simulation", {})),
+        train=dict(raw.get("train", {})),
+        targets=tuple(float(t) for t in raw.get("targets", (0.8, 0.9))),
+        description=str(raw.get("description", "")),
+    )
+    try:
+        suite.config()
+    except TypeError as exc:
+        raise LabelwiseError(f"{p}: bad [simulation] or [train] key: {exc}") from None
+    return suite
+
+
+def _load_data(dataset: str) -> Any:
+    from labelwise.datasets import load_arrays, load_dataset
+
+    return load_arrays(dataset) if dataset.endswith(".npz") else load_dataset(dataset)
+
+
+def _run_pair(
+    suite: Suite, strategy: str, seed: int, out: str, threads: int | None
+) -> dict[str, Any]:
+    """Worker: one (strategy, seed) run with its checkpoint. Returns the run as a dict."""
+    import torch
+
+    from labelwise.loop import run_file_name, run_simulation
+
+    if threads is not None:
+        torch.set_num_threads(threads)  # this worker process's own setting
+    data = _load_data(suite.dataset)
+    ckpt = Path(out) / "runs" / run_file_name(strategy, seed)
+    return run_simulation(data, strategy, seed, suite.config(), checkpoint=ckpt).to_dict()
+
+
+def run_suite(
+    suite: Suite | str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    jobs: int = 1,
+    on_done: Callable[[str, int], None] | None = None,
+) -> list[Any]:
+    """Run every (strategy, seed) pair of a suite, resuming finished or partial runs.
+
+    Parameters
+    ----------
+    suite : Suite or path to a suite file
+    out_dir : path
+    jobs : int
+        Pairs run in parallel worker processes (each with ``torch`` threads = 1 when > 1).
+    on_done : callable, optional
+        ``on_done(strategy, seed)`` after each pair finishes.
+
+    Returns
+    -------
+    list of RunResult
+    """
+    from labelwise.bench.report import write_report
+    from labelwise.loop import RunResult, write_results
+
+    s = load_suite(suite) if not isinstance(suite, Suite) else suite
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if not isinstance(suite, Suite):
+        (out / "suite.toml").write_text(Path(suite).read_text())
+    pairs: Sequence[tuple[str, int]] = [(st, sd) for st in s.strategies for sd in s.seeds]
+    done: dict[tuple[str, int], dict[str, Any]] = {}
+    if jobs == 1:
+        for st, sd in pairs:
+            done[(st, sd)] = _run_pair(s, st, sd, str(out), None)
+            if on_done:
+                on_done(st, sd)
+    else:
+        ctx = mp.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            futs = {pool.submit(_run_pair, s, st, sd, str(out), 1): (st, sd) for st, sd in pairs}
+            for fut in cf.as_completed(futs):
+                done[futs[fut]] = fut.result()
+                if on_done:
+                    on_done(*futs[fut])
+    runs = [RunResult.from_dict(done[p]) for p in pairs]
+    write_results(out / "results.json", runs)
+    write_report(out, runs, targets=s.targets, title=s.name)
+    return runs
