@@ -1,0 +1,195 @@
+"""Monte-Carlo dropout predictive samples ``[N, K, C]``.
+
+Gal & Ghahramani (2016), "Dropout as a Bayesian approximation: representing model
+uncertainty in deep learning", ICML; used for active learning by Gal, Islam & Ghahramani
+(2017), "Deep Bayesian active learning with image data", ICML.
+
+**Trunk reuse.** When every dropout layer sits after a deterministic trunk (the usual CNN
+with dropout only in the classifier head), the trunk's output is the same for all K samples.
+It is computed once per batch; the head alone runs on the trunk features repeated K times
+along the batch axis. The split is found automatically:
+
+(a) ``nn.Sequential``: trunk = the children before the first child containing a dropout
+    layer, head = the rest;
+(b) any module with attributes ``trunk`` and ``head`` (modules) whose trunk holds no
+    dropout layer. **Protocol**: ``model(x)`` must equal ``model.head(model.trunk(x))``;
+    labelwise calls the two parts instead of ``forward``;
+(c) otherwise: full forward passes.
+
+Both paths run the network on the same stacked rows (sample-major: row ``k * B + b`` is
+sample ``k`` of item ``b``) in the same chunks, so the dropout masks are drawn in the same
+order: with equal generators the two paths give the same samples (up to floating-point
+rounding of the trunk on a different batch size).
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import torch
+from torch import nn
+
+from labelwise._validation import RNGLike, torch_generator
+from labelwise.models._common import (
+    check_batch_size,
+    check_logits,
+    check_model_device,
+    iter_batches,
+    logits_to_output,
+    model_dtype,
+)
+from labelwise.models.dropout import dropout_modules, has_dropout, seeded_dropout
+
+__all__ = ["find_trunk_head", "mc_dropout_predict"]
+
+
+def find_trunk_head(model: nn.Module) -> tuple[nn.Module, nn.Module] | None:
+    """Split ``model`` into a deterministic trunk and a stochastic head, if possible.
+
+    Parameters
+    ----------
+    model : nn.Module
+
+    Returns
+    -------
+    (trunk, head) or None
+        Modules sharing ``model``'s parameters such that ``model(x) == head(trunk(x))`` and
+        the trunk holds no dropout layer; ``None`` when no such split is known (a
+        Sequential whose first child already holds dropout, or a model without the
+        ``trunk`` / ``head`` protocol).
+    """
+    trunk = getattr(model, "trunk", None)
+    head = getattr(model, "head", None)
+    if isinstance(trunk, nn.Module) and isinstance(head, nn.Module):
+        if has_dropout(trunk):
+            return None
+        return trunk, head
+    if isinstance(model, nn.Sequential):
+        children = list(model.children())
+        for i, child in enumerate(children):
+            if has_dropout(child):
+                if i == 0:
+                    return None
+                return nn.Sequential(*children[:i]), nn.Sequential(*children[i:])
+    return None
+
+
+def mc_dropout_predict(
+    model: nn.Module,
+    data: Any,
+    *,
+    k: int,
+    device: str | torch.device = "cpu",
+    generator: torch.Generator | None = None,
+    rng: RNGLike = None,
+    batch_size: int = 256,
+    reuse_trunk: bool | None = None,
+    return_log_probs: bool = False,
+) -> torch.Tensor:
+    """Predictive samples of ``model`` under MC dropout.
+
+    Only the dropout layers are stochastic; every other module (BatchNorm included) runs in
+    eval mode. Masks come from ``generator`` (or from ``rng``), never from torch's global
+    random state.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Classifier returning logits ``[B, C]``; must already be on ``device``.
+    data : ndarray, Tensor or DataLoader
+        Inputs ``[N, ...]``, or a non-shuffling DataLoader yielding ``x`` or ``(x, y)``.
+    k : int
+        Number of stochastic forward passes K.
+    device : str or torch.device, default "cpu"
+        Where the forward passes run.
+    generator : torch.Generator, optional
+        Source of the dropout masks (advanced in place). Mutually exclusive with ``rng``.
+    rng : int, numpy Generator or None
+        Seeds a fresh generator on ``device`` when ``generator`` is None. ``None`` gives
+        fresh entropy (not reproducible).
+    batch_size : int, default 256
+        Items per trunk batch, and bound on rows per forward pass: each forward sees at
+        most ``max(batch_size, B)`` rows, B being the batch of items (a DataLoader keeps its
+        own batches; K samples of small batches are stacked up to ``batch_size`` rows).
+    reuse_trunk : bool or None, default None
+        ``None``: compute the trunk once per batch when a split is found (see module
+        docstring); ``True``: require a split (error otherwise); ``False``: full passes.
+    return_log_probs : bool, default False
+        Return log-softmax instead of softmax.
+
+    Returns
+    -------
+    Tensor, shape [N, K, C], on the CPU
+        Probabilities (or log-probabilities) of each item under each sample.
+
+    Raises
+    ------
+    ValueError
+        ``k`` < 1; the model has no dropout layer and ``k`` > 1 (the K samples would be
+        identical); ``reuse_trunk=True`` but no split is found; the model lives on another
+        device; both ``generator`` and ``rng`` given.
+
+    Notes
+    -----
+    Samples are reproducible for equal seeds, data order and ``batch_size``.
+    """
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or int(k) < 1:
+        raise ValueError(f"k (number of MC dropout samples) must be an integer >= 1, got {k!r}")
+    k = int(k)
+    batch_size = check_batch_size(batch_size)
+    if reuse_trunk not in (None, True, False):
+        raise TypeError(f"reuse_trunk must be None, True or False, got {reuse_trunk!r}")
+    dev = check_model_device(model, device)
+    if generator is not None and rng is not None:
+        raise ValueError("pass either generator= or rng=, not both")
+    g = generator if generator is not None else torch_generator(rng, dev)
+    if not dropout_modules(model) and k > 1:
+        raise ValueError(
+            f"model has no dropout layer, so its k={k} MC dropout samples would be identical; "
+            "pass k=1, add nn.Dropout layers, or use ensemble_predict for a committee"
+        )
+
+    split = None if reuse_trunk is False else find_trunk_head(model)
+    if reuse_trunk is True and split is None:
+        raise ValueError(
+            f"reuse_trunk=True but no deterministic trunk was found in {type(model).__name__}: "
+            "use an nn.Sequential whose first child has no dropout, or expose .trunk and .head "
+            "modules with forward(x) == head(trunk(x)) and no dropout in the trunk; or pass "
+            "reuse_trunk=None"
+        )
+
+    dtype = model_dtype(model)
+    pieces: list[torch.Tensor] = []
+    with torch.no_grad(), seeded_dropout(model, g, train=False):
+        for x in iter_batches(data, batch_size, device=dev, dtype=dtype):
+            b = x.shape[0]
+            if b == 0:
+                continue
+            kc = max(1, min(k, batch_size // b))
+            if split is not None:
+                trunk, head = split
+                feats = trunk(x)
+                if not isinstance(feats, torch.Tensor):
+                    raise TypeError(
+                        f"the trunk must return a tensor to be reused, got {type(feats).__name__};"
+                        " pass reuse_trunk=False"
+                    )
+                stage, inp = head, feats
+            else:
+                stage, inp = model, x
+            out = None
+            for k0 in range(0, k, kc):
+                kk = min(kc, k - k0)
+                rows = inp.repeat(kk, *([1] * (inp.ndim - 1))) if kk > 1 else inp
+                logits = check_logits(stage(rows))
+                probs = logits_to_output(logits, return_log_probs)
+                probs = probs.reshape(kk, b, -1).transpose(0, 1)
+                if out is None:
+                    out = torch.empty((b, k, probs.shape[-1]), dtype=probs.dtype)
+                out[:, k0 : k0 + kk] = probs
+            assert out is not None
+            pieces.append(out)
+    if not pieces:
+        raise ValueError("data holds no items")
+    return torch.cat(pieces, dim=0)
