@@ -8,6 +8,7 @@ fraction of the input (a boolean mask of a 1e6 x 20 x 10 array would already be 
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Any, Union
 
 import numpy as np
@@ -55,10 +56,13 @@ def as_tensor(x: Any, name: str) -> torch.Tensor:
     if isinstance(x, np.ndarray):
         if x.dtype == np.float16:
             x = x.astype(np.float32)
-        if not x.flags.writeable:
-            # torch warns on read-only arrays; we never write, so a view is safe.
-            x = np.asarray(x)
         try:
+            if not x.flags.writeable:
+                # torch warns on read-only arrays (e.g. np.load(mmap_mode="r")); labelwise
+                # never writes into inputs, so sharing the memory is safe.
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+                    return torch.from_numpy(x)
             return torch.from_numpy(x)
         except TypeError as exc:
             raise TypeError(

@@ -326,7 +326,8 @@ def run_simulation(
     pool.label(np.asarray(result.initial, dtype=np.int64), y[result.initial], round=0)
     for rec in result.rounds:
         if rec.selected:
-            pool.label(np.asarray(rec.selected), y[rec.selected], round=rec.round)
+            pool.next_round()
+            pool.label(np.asarray(rec.selected), y[rec.selected])
     n_rounds_total = 1 + -(-(config.budget - config.initial_size) // config.batch_size)
 
     model: torch.nn.Module | None = None
@@ -381,7 +382,8 @@ def run_simulation(
             )
             t_sel = time.perf_counter() - t2
             chosen = sel.map_to(positions).indices
-            pool.label(chosen, y[chosen], round=rnd + 1)
+            pool.next_round()
+            pool.label(chosen, y[chosen])
             selected = chosen.tolist()
         counts = np.bincount(y[selected], minlength=n_classes).tolist() if selected else [0] * n_classes
         rec = RoundRecord(

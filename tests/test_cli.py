@@ -1,0 +1,127 @@
+"""The `labelwise` command: select, strategies, simulate, bench, report; clean errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from labelwise.cli import app
+
+runner = CliRunner()
+
+
+def _probs(tmp_path: Path, n: int = 50) -> Path:
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(4), size=(n, 5)).astype(np.float32)
+    path = tmp_path / "P.npy"
+    np.save(path, p)
+    return path
+
+
+def _no_traceback(result) -> None:  # type: ignore[no-untyped-def]
+    text = result.output + (result.stderr if result.stderr_bytes is not None else "")
+    assert "Traceback" not in text
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_strategies_lists_every_strategy() -> None:
+    res = runner.invoke(app, ["strategies"], terminal_width=250)
+    assert res.exit_code == 0
+    for name in ("random", "bald", "power-bald", "margin", "kl-disagreement"):
+        assert name in res.output
+
+
+def test_select_matches_api_and_respects_labeled(tmp_path: Path) -> None:
+    from labelwise import scores
+    from labelwise.select import top_k
+
+    P = _probs(tmp_path)
+    lab = tmp_path / "L.txt"
+    lab.write_text("0\n3\n\n# comment\n7\n")
+    out = tmp_path / "idx.txt"
+    res = runner.invoke(
+        app, ["select", "--probs", str(P), "--labeled", str(lab), "--strategy", "entropy",
+              "-k", "5", "--out", str(out)],
+    )
+    assert res.exit_code == 0, res.output
+    got = [int(x) for x in out.read_text().split()]
+    want = top_k(scores.entropy(np.load(P)), 5, exclude=[0, 3, 7], rng=0).indices.tolist()
+    assert got == want
+    res = runner.invoke(app, ["select", "--probs", str(P), "-k", "3", "-s", "bald"])
+    assert res.exit_code == 0 and len(res.stdout.split()) == 3
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["select", "--probs", "missing.npy", "-k", "3"], "not found"),
+        (["select", "--probs", "{P}", "-k", "500"], "only"),
+        (["select", "--probs", "{P}", "-k", "3", "-s", "nope"], "unknown strategy"),
+        (["select", "--probs", "{P}", "-k", "3", "--labeled", "{BAD}"], "one whole-dataset index"),
+        (["select", "--probs", "{P}", "-k", "3", "--labeled", "{OOR}"], "must lie in"),
+        (["select", "-k", "3"], "--probs"),
+        (["simulate", "--dataset", "nope"], "unknown dataset"),
+        (["simulate", "--dataset", "digits", "--budget", "5"], "initial_size"),
+        (["simulate", "--dataset", "digits", "--strategy", "balds"], "did you mean"),
+    ],
+)
+def test_bad_arguments_one_line_error(tmp_path: Path, args: list[str], needle: str) -> None:
+    P = _probs(tmp_path)
+    (tmp_path / "bad.txt").write_text("1\nx\n")
+    (tmp_path / "oor.txt").write_text("1\n999\n")
+    args = [a.format(P=P, BAD=tmp_path / "bad.txt", OOR=tmp_path / "oor.txt") for a in args]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2, res.output
+    assert needle in res.stderr
+    assert res.stderr.strip().startswith("error:")
+    _no_traceback(res)
+
+
+def test_simulate_writes_results_and_plot(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    res = runner.invoke(
+        app,
+        ["simulate", "--dataset", "digits-flat", "--strategy", "random,entropy", "--batch-size", "10",
+         "--budget", "40", "--seeds", "2", "--mc-samples", "3", "--epochs", "5", "--out", str(out)],
+        terminal_width=200,
+    )
+    assert res.exit_code == 0, res.output
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert len(runs) == 4
+    assert (out / "learning_curve.png").stat().st_size > 1000
+    assert "entropy" in res.stdout and "AUBC" in res.stdout
+
+
+def test_bench_suite_and_report(tmp_path: Path) -> None:
+    suite = tmp_path / "smoke.toml"
+    suite.write_text(
+        'name = "smoke"\ndataset = "digits-flat"\nstrategies = ["random", "margin"]\n'
+        "seeds = 2\ntargets = [0.5]\n[simulation]\nbatch_size = 10\nbudget = 40\n"
+        'initial_size = 20\nmc_samples = 2\nmodel = "mlp"\n[train]\nepochs = 5\n'
+    )
+    out = tmp_path / "b"
+    res = runner.invoke(app, ["bench", str(suite), "--out", str(out)], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    for f in ("results.json", "report.md", "learning_curve.png", "win_matrix.png",
+              "class_histograms.png", "summary.json"):
+        assert (out / f).exists(), f
+    md_before = (out / "report.md").read_text()
+    assert "Paired comparison with random" in md_before
+    mtime = (out / "runs" / "random__seed0.json").stat().st_mtime_ns
+    res = runner.invoke(app, ["bench", str(suite), "--out", str(out)])  # resume: nothing redone
+    assert res.exit_code == 0
+    assert (out / "runs" / "random__seed0.json").stat().st_mtime_ns == mtime
+    (out / "report.md").unlink()
+    res = runner.invoke(app, ["report", str(out), "--targets", "0.5"])
+    assert res.exit_code == 0 and (out / "report.md").read_text() == md_before.replace("# smoke", f"# {out.name}")
+
+
+def test_bench_bad_suite(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('dataset = "digits"\nstrategies = ["bald"]\nseeds = 1\nwhat = 3\n')
+    res = runner.invoke(app, ["bench", str(bad), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "unknown keys" in res.stderr

@@ -1,0 +1,112 @@
+"""End-to-end simulation on digits: determinism, resume, and evidence that uncertainty helps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from labelwise.bench.metrics import aubc
+from labelwise.datasets import load_dataset
+from labelwise.errors import BudgetError, LabelwiseError
+from labelwise.loop import SimulationConfig, initial_indices, read_results, run_simulation, simulate
+from labelwise.models import TrainConfig
+
+# Small, fast setting: digits as 64-d vectors, an MLP with dropout, K = 10 MC samples.
+FAST = SimulationConfig(
+    batch_size=10, budget=60, initial_size=20, model="mlp", mc_samples=10,
+    train=TrainConfig(epochs=40, batch_size=32, lr=3e-3),
+)
+
+
+@pytest.fixture(scope="module")
+def digits():  # type: ignore[no-untyped-def]
+    return load_dataset("digits-flat")
+
+
+def test_initial_set_is_class_balanced_and_seeded() -> None:
+    y = np.repeat(np.arange(10), 30)
+    a = initial_indices(y, 20, balanced=True, rng=np.random.default_rng(0))
+    assert np.bincount(y[a], minlength=10).tolist() == [2] * 10
+    b = initial_indices(y, 20, balanced=True, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(BudgetError):
+        initial_indices(y, 400, balanced=False, rng=np.random.default_rng(0))
+
+
+def test_run_records_every_round_and_is_deterministic(digits, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    r1 = run_simulation(digits, "bald", 3, FAST)
+    r2 = run_simulation(digits, "bald", 3, FAST)
+    assert [r.n_labeled for r in r1.rounds] == [20, 30, 40, 50, 60]
+    assert r1.acquired() == r2.acquired()
+    np.testing.assert_array_equal(r1.accuracy, r2.accuracy)
+    last = r1.rounds[-1]
+    assert last.selected == [] and r1.finished
+    for rec in r1.rounds[:-1]:
+        assert len(rec.selected) == 10 and sum(rec.batch_class_counts) == 10
+        assert rec.seconds_train > 0 and rec.seconds_predict > 0
+    acquired = r1.acquired()
+    assert len(set(acquired)) == len(acquired) and not set(acquired) & set(r1.initial)
+    # same seed -> the same initial set for every strategy (paired comparisons)
+    assert run_simulation(digits, "random", 3, FAST).initial == r1.initial
+
+
+def test_resume_from_checkpoint_equals_uninterrupted(digits, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    full = run_simulation(digits, "margin", 1, FAST)
+    ckpt = tmp_path / "run.json"
+    run_simulation(digits, "margin", 1, FAST, checkpoint=ckpt)
+    d = json.loads(ckpt.read_text())
+    d["rounds"] = d["rounds"][:2]  # pretend the process died after two rounds
+    d["finished"] = False
+    ckpt.write_text(json.dumps(d))
+    resumed = run_simulation(digits, "margin", 1, FAST, checkpoint=ckpt)
+    assert resumed.acquired() == full.acquired()
+    np.testing.assert_allclose(resumed.accuracy, full.accuracy)
+    with pytest.raises(LabelwiseError, match="another configuration"):
+        run_simulation(digits, "margin", 1, SimulationConfig(budget=40, model="mlp"), checkpoint=ckpt)
+
+
+def test_warm_start_and_subset_and_labeled_strategies(digits, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg = SimulationConfig(
+        batch_size=5, budget=30, initial_size=20, model="mlp", mc_samples=4, pool_subset=200,
+        warm_start=True, train=TrainConfig(epochs=5),
+    )
+    runs = simulate(digits, ["entropy", "coreset"], seeds=[0], config=cfg, out_dir=tmp_path)
+    assert [r.strategy for r in runs] == ["entropy", "coreset"]
+    assert (tmp_path / "runs" / "entropy__seed0.pt").exists()
+    saved = read_results(tmp_path / "results.json")
+    assert [r.acquired() for r in saved] == [r.acquired() for r in runs]
+
+
+def test_bad_configs_are_clear_errors(digits) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(BudgetError, match="initial_size"):
+        run_simulation(digits, "random", 0, SimulationConfig(initial_size=50, budget=40))
+    with pytest.raises(BudgetError, match="exceeds the pool"):
+        run_simulation(digits, "random", 0, SimulationConfig(budget=10_000))
+    with pytest.raises(BudgetError, match="batch_size"):
+        run_simulation(digits, "random", 0, SimulationConfig(batch_size=0))
+
+
+def test_uncertainty_beats_random_on_aubc(digits) -> None:  # type: ignore[no-untyped-def]
+    """Margin sampling beats random on AUBC averaged over 3 seeds.
+
+    Why this is reliable: digits has well separated classes with a few confusable pairs
+    (1/7, 3/8/9, 4/9); an MLP with 20 balanced labels already knows the easy digits, so
+    random labels are mostly wasted on them while margin spends them on the confusable
+    pairs. With 20 -> 120 labels in batches of 10 the margin curve sits above the random
+    curve for every seed we measured (see the assertion message for the values).
+    """
+    cfg = SimulationConfig(
+        batch_size=10, budget=120, initial_size=20, model="mlp", mc_samples=5,
+        train=TrainConfig(epochs=40, batch_size=32, lr=3e-3),
+    )
+    runs = simulate(digits, ["random", "margin"], seeds=3, config=cfg)
+    area = {
+        s: np.mean([aubc(r.labels, r.accuracy) for r in runs if r.strategy == s])
+        for s in ("random", "margin")
+    }
+    for r in runs:
+        assert r.accuracy[-1] > r.accuracy[0] + 0.05, "the learning curve must rise"
+    assert area["margin"] > area["random"] + 0.01, area
