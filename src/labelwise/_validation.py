@@ -41,8 +41,12 @@ __all__ = [
 ArrayLike = Union[np.ndarray, torch.Tensor]
 RNGLike = Union[int, np.integer, np.random.Generator, None]
 
-#: Rows validated per chunk; keeps temporaries to a few MB whatever N is.
-VALIDATION_CHUNK = 65_536
+#: Elements validated per chunk; keeps temporaries to a few MB whatever the shape is.
+VALIDATION_CHUNK = 1 << 20
+
+
+def _rows_per_chunk(row_elements: int) -> int:
+    return max(1, VALIDATION_CHUNK // max(1, row_elements))
 
 
 def as_tensor(x: Any, name: str) -> torch.Tensor:
@@ -135,8 +139,9 @@ def check_probs(
     if n == 0 or k == 0 or c == 0:
         raise ShapeError(f"{label} has an empty axis: shape {tuple(t.shape)} ([N, K, C])")
     _require_float(t, label)
-    for start in range(0, n, VALIDATION_CHUNK):
-        chunk = t[start : start + VALIDATION_CHUNK]
+    rows = _rows_per_chunk(k * c)
+    for start in range(0, n, rows):
+        chunk = t[start : start + rows]
         if not bool(torch.isfinite(chunk).all()) and not (is_log and _only_neg_inf(chunk)):
             bad = _first_bad_row(chunk, is_log) + start
             raise ProbabilityError(
@@ -204,8 +209,9 @@ def check_embeddings(emb: Any, name: str = "embeddings", n: int | None = None) -
         raise ShapeError(f"{name} has {t.shape[0]} rows but the pool has {n} items")
     if not torch.is_floating_point(t):
         t = t.float()
-    for start in range(0, t.shape[0], VALIDATION_CHUNK):
-        if not bool(torch.isfinite(t[start : start + VALIDATION_CHUNK]).all()):
+    rows = _rows_per_chunk(t.shape[1])
+    for start in range(0, t.shape[0], rows):
+        if not bool(torch.isfinite(t[start : start + rows]).all()):
             raise ProbabilityError(f"{name} contains NaN or inf")
     return t
 
