@@ -376,3 +376,20 @@ def test_image_folder_without_pillow(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.setitem(sys.modules, "PIL", None)
     with pytest.raises(MissingExtraError, match=r"pip install labelwise\[data\]"):
         load_image_folder(tmp_path)
+
+
+def test_repeated_mnist_is_three_noisy_copies() -> None:
+    from labelwise.datasets import load_dataset
+
+    base = load_dataset("mnist")
+    rep = load_dataset("repeated-mnist")
+    n = base.n_train
+    assert rep.X_train.shape == (3 * n, 1, 28, 28) and rep.X_train.dtype == np.float32
+    np.testing.assert_array_equal(rep.y_train, np.concatenate([base.y_train] * 3))
+    np.testing.assert_array_equal(rep.X_test, base.X_test)
+    for r in range(3):
+        noise = rep.X_train[r * n : (r + 1) * n] - base.X_train
+        assert abs(float(noise.std()) - 0.1) < 0.002 and abs(float(noise.mean())) < 0.002
+    assert not np.array_equal(rep.X_train[:n], rep.X_train[n : 2 * n])
+    again = load_dataset("repeated-mnist")
+    np.testing.assert_array_equal(again.X_train[:50], rep.X_train[:50])

@@ -167,6 +167,8 @@ def simulate_cmd(
     model: str = typer.Option("auto", "--model", help="'auto', 'gal-cnn' or 'mlp'."),
     epochs: int = typer.Option(50, "--epochs", help="Max training epochs per round."),
     weight_decay: float = typer.Option(0.0, "--weight-decay", help="L2 weight decay."),
+    lr: float = typer.Option(1e-3, "--lr", help="Learning rate (Adam)."),
+    train_batch_size: int = typer.Option(64, "--train-batch-size", help="Minibatch size for training."),
     warm_start: bool = typer.Option(False, "--warm-start", help="Continue training across rounds."),
     targets: str = typer.Option("0.8,0.9", "--targets", help="Accuracies for labels-to-target."),
     out: Path = typer.Option(Path("labelwise-out"), "--out", "-o", help="Output folder."),
@@ -191,7 +193,9 @@ def simulate_cmd(
             batch_size=batch_size, budget=budget, initial_size=initial_size,
             initial=initial,  # type: ignore[arg-type]
             model=model, mc_samples=mc_samples, pool_subset=pool_subset, warm_start=warm_start,
-            train=TrainConfig(epochs=epochs, weight_decay=weight_decay),
+            train=TrainConfig(
+                epochs=epochs, weight_decay=weight_decay, lr=lr, batch_size=train_batch_size
+            ),
         )
         from labelwise.loop import _check_config
 
