@@ -24,7 +24,7 @@ def test_gradient_embedding_is_the_last_layer_gradient() -> None:
     logits = h @ w.T
     p = torch.softmax(logits, -1)
     yhat = p.argmax(-1)
-    g = gradient_embedding(p.detach().numpy(), h.numpy())
+    g = gradient_embedding(p.detach().numpy()[:, None, :], h.numpy())
     for i in range(3):
         w.grad = None
         torch.nn.functional.cross_entropy(logits[i : i + 1], yhat[i : i + 1]).backward(
@@ -88,8 +88,9 @@ def test_points_on_a_centre_are_not_drawn_while_others_remain() -> None:
 
 def test_two_dim_probs_is_k_equals_one_and_determinism() -> None:
     probs, emb = _inputs(k=1)
-    a = badge(probs[:, 0, :], emb, 10, rng=7)
-    b = badge(probs, emb, 10, rng=7)
+    with pytest.raises(ShapeError, match=r"probs\[:, None, :\]"):
+        badge(probs[:, 0, :], emb, 10, rng=7)  # 2-D is never guessed to mean K = 1
+    a = b = badge(probs, emb, 10, rng=7)
     c = badge(torch.from_numpy(probs), torch.from_numpy(emb), 10, rng=7)
     assert a.indices.tolist() == b.indices.tolist() == c.indices.tolist()
     others = {tuple(badge(probs, emb, 10, rng=s).indices.tolist()) for s in range(5)}

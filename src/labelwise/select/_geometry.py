@@ -121,16 +121,12 @@ def normalize_rows(x: torch.Tensor, chunk_size: int = DEFAULT_CHUNK) -> torch.Te
 
 
 def mean_probs(probs: Any, name: str = "probs") -> torch.Tensor:
-    """Validate ``[N, K, C]`` (or ``[N, C]``, read as K = 1) and return the mean over K ``[N, C]``."""
-    t = as_tensor(probs, name)
-    if t.ndim == 2:
-        t = t[:, None, :]
-    if t.ndim != 3:
-        raise ShapeError(
-            f"{name} must be [N, K, C] predictive samples (or [N, C] for one deterministic "
-            f"prediction), got shape {tuple(t.shape)}"
-        )
-    t, _ = check_probs(t, name=name)
+    """Validate ``[N, K, C]`` and return the mean over K ``[N, C]``.
+
+    A deterministic prediction ``[N, C]`` must be passed as ``probs[:, None, :]`` (K = 1):
+    like every labelwise function, this one does not guess what a 2-D array means.
+    """
+    t, _ = check_probs(as_tensor(probs, name), name=name)
     return t.mean(dim=1)
 
 

@@ -53,8 +53,8 @@ def gradient_embedding(probs: Any, embeddings: Any) -> torch.Tensor:
 
     Parameters
     ----------
-    probs : array [N, K, C] or [N, C]
-        Predictive samples (``[N, C]`` is read as K = 1).
+    probs : array [N, K, C]
+        Predictive samples (K = 1 for a deterministic model).
     embeddings : array [N, D]
         Penultimate-layer features ``h``.
 
@@ -97,8 +97,8 @@ def badge(
 
     Parameters
     ----------
-    probs : array [N, K, C] or [N, C]
-        Predictive samples; the mean over K is the prediction ``p`` (``[N, C]`` = K = 1).
+    probs : array [N, K, C]
+        Predictive samples; the mean over K is the prediction ``p``.
     embeddings : array [N, D]
         Penultimate-layer features ``h`` (the input of the last linear layer).
     k : int

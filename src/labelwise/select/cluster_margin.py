@@ -123,7 +123,7 @@ def cluster_margin(
 
     Parameters
     ----------
-    scores : array [N] or probs [N, K, C] / [N, C]
+    scores : array [N] or probs [N, K, C]
         Either labelwise margin scores (``-(p1 - p2)``, higher = smaller margin = label
         first) or predictive probabilities, from which that score is computed on the
         mean prediction. The rank tells them apart.
