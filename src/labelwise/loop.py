@@ -24,9 +24,10 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -34,30 +35,36 @@ import torch
 from labelwise.datasets import Dataset, load_dataset
 from labelwise.errors import BudgetError, LabelwiseError
 from labelwise.models import (
+    PredictionRecorder,
     TrainConfig,
+    ensemble_predict,
     evaluate,
     extract_embeddings,
     make_model,
-    mc_dropout_predict,
+    predict_proba,
+    predictive_samples,
     train_classifier,
+    train_snapshot_ensemble,
 )
 from labelwise.pool import Pool
 from labelwise.strategies import Strategy, get_strategy
 
 __all__ = [
-    "SimulationConfig",
+    "RESULTS_SCHEMA_VERSION",
     "RoundRecord",
     "RunResult",
-    "simulate",
-    "run_simulation",
+    "SimulationConfig",
     "initial_indices",
-    "RESULTS_SCHEMA_VERSION",
+    "run_simulation",
+    "simulate",
 ]
 
 RESULTS_SCHEMA_VERSION = 1
 
 # Purposes keyed into the seed sequence (stable numbers: changing them changes results).
-_INIT_SET, _MODEL_INIT, _TRAIN, _PREDICT, _CANDIDATES, _SELECT = range(6)
+_INIT_SET, _MODEL_INIT, _TRAIN, _PREDICT, _CANDIDATES, _SELECT, _CEAL = range(7)
+
+_PREDICTORS = ("auto", "consistent-dropout", "snapshot")
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,19 @@ class SimulationConfig:
         Optimiser, epochs, early stopping.
     device : str
         Torch device for training and prediction.
+    predictor : {"auto", "consistent-dropout", "snapshot"}
+        Where the K predictive samples come from. ``"auto"``: weight samples for
+        Bayes-by-backprop models (``bbb-*``), MC dropout otherwise. ``"consistent-dropout"``:
+        the same K dropout masks for every candidate. ``"snapshot"``: a snapshot ensemble
+        of K = ``mc_samples`` members (Huang et al. 2017): ``train.epochs`` are cut into K
+        cosine cycles, the last snapshot is the evaluated model.
+    ceal_delta0, ceal_decay : float or None, float
+        CEAL (Wang et al. 2017), off when ``ceal_delta0`` is None. In round t, after the
+        model is trained on the labels, every candidate whose predictive entropy (nats) is
+        below ``delta_t = ceal_delta0 - ceal_decay * t`` gets its predicted class as a
+        pseudo-label, and training continues on labels plus pseudo-labels for that round
+        only. Pseudo-labels never enter the pool and cost no budget; the round record keeps
+        their count and accuracy.
     """
 
     batch_size: int = 10
@@ -100,13 +120,16 @@ class SimulationConfig:
     warm_start: bool = False
     train: TrainConfig = field(default_factory=TrainConfig)
     device: str = "cpu"
+    predictor: str = "auto"
+    ceal_delta0: float | None = None
+    ceal_decay: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "SimulationConfig":
+    def from_dict(cls, d: Mapping[str, Any]) -> SimulationConfig:
         d = dict(d)
         train = d.pop("train", {})
         valid = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -126,6 +149,8 @@ class RoundRecord:
     seconds_train: float
     seconds_predict: float
     seconds_select: float
+    pseudo_labels: int = 0
+    pseudo_label_accuracy: float | None = None
 
 
 @dataclass
@@ -167,7 +192,7 @@ class RunResult:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "RunResult":
+    def from_dict(cls, d: Mapping[str, Any]) -> RunResult:
         if d.get("schema_version") != RESULTS_SCHEMA_VERSION:
             raise LabelwiseError(
                 f"run file has schema_version {d.get('schema_version')!r}, this labelwise "
@@ -251,6 +276,13 @@ def _check_config(cfg: SimulationConfig, data: Dataset) -> None:
         raise BudgetError(
             f"pool_subset={cfg.pool_subset} is smaller than batch_size={cfg.batch_size}"
         )
+    if cfg.predictor not in _PREDICTORS:
+        raise ValueError(f"predictor must be one of {list(_PREDICTORS)}, got {cfg.predictor!r}")
+    if cfg.ceal_delta0 is not None:
+        for attr in ("ceal_delta0", "ceal_decay"):
+            v = getattr(cfg, attr)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:
+                raise ValueError(f"{attr} must be a finite number >= 0, got {v!r}")
     if data.y_test is None or data.X_test is None:
         raise LabelwiseError(f"dataset {data.name!r} has no test set; simulation needs one")
     if np.any(data.y_train < 0):
@@ -313,7 +345,7 @@ def run_simulation(
                 f"checkpoint {ckpt} belongs to {result.strategy}/seed {result.seed}/"
                 f"{result.dataset}, not {strat.name}/seed {seed}/{data.name}"
             )
-        if result.config != config.to_dict():
+        if SimulationConfig.from_dict(result.config).to_dict() != config.to_dict():
             raise LabelwiseError(
                 f"checkpoint {ckpt} was written with another configuration; use a new --out "
                 "folder or the same settings to resume"
@@ -347,19 +379,35 @@ def run_simulation(
                 model_name, input_shape=tuple(data.input_shape), n_classes=n_classes,
                 generator=_torch_gen(seed, _MODEL_INIT),
             )
-        train_classifier(
-            model, X[labeled], torch.as_tensor(y[labeled]), config=config.train,
-            rng=_rng(seed, _TRAIN, rnd),
+        remaining = config.budget - pool.n_labeled
+        # Candidates depend only on the pool and the seed: drawn before training so that
+        # training can record predictions on them (label dispersion) and CEAL can use them.
+        cand = (
+            pool.candidates(config.pool_subset, rng=_rng(seed, _CANDIDATES, rnd))
+            if remaining > 0 or config.ceal_delta0 is not None
+            else np.zeros(0, dtype=np.int64)
         )
+        recorder = None
+        if remaining > 0 and "training_predictions" in strat.needs:
+            recorder = PredictionRecorder(X[cand], device=config.device)
+        members = _train_round(
+            model, X[labeled], torch.as_tensor(y[labeled]), config,
+            _rng(seed, _TRAIN, rnd), [recorder] if recorder is not None else [],
+        )
+        n_pseudo, pseudo_acc = 0, None
+        if config.ceal_delta0 is not None and cand.size:
+            n_pseudo, pseudo_acc, ceal_members = _ceal_round(
+                model, X, y, labeled, cand, config, rnd, _rng(seed, _TRAIN, rnd, _CEAL),
+                recorder,
+            )
+            members = ceal_members if ceal_members is not None else members
         t_train = time.perf_counter() - t0
         acc, nll = evaluate(model, X_test, y_test, device=config.device)
 
-        remaining = config.budget - pool.n_labeled
         selected: list[int] = []
         t_pred = t_sel = 0.0
         if remaining > 0:
             b = min(config.batch_size, remaining)
-            cand = pool.candidates(config.pool_subset, rng=_rng(seed, _CANDIDATES, rnd))
             positions = cand
             exclude = None
             if "labeled" in strat.needs:
@@ -367,18 +415,35 @@ def run_simulation(
                 exclude = np.arange(cand.size, positions.size)
             t1 = time.perf_counter()
             probs = emb = None
+            extra: dict[str, Any] = {}
             if "probs" in strat.needs:
-                probs = mc_dropout_predict(
-                    model, X[positions], k=config.mc_samples, device=config.device,
-                    generator=_torch_gen(seed, _PREDICT, rnd),
-                )
+                if members is not None:
+                    probs = ensemble_predict(members, X[positions], device=config.device)
+                else:
+                    probs = predictive_samples(
+                        model, X[positions], k=config.mc_samples, device=config.device,
+                        generator=_torch_gen(seed, _PREDICT, rnd),
+                        consistent=config.predictor == "consistent-dropout",
+                    )
             if "embeddings" in strat.needs:
-                emb = extract_embeddings(model, X[positions], device=config.device)
+                emb = extract_embeddings(
+                    model, X[positions], device=config.device,
+                    layer=getattr(model, "embedding_layer", None),
+                )
+            if "training_predictions" in strat.needs:
+                assert recorder is not None
+                preds = recorder.predictions
+                if positions.size > cand.size:  # labeled items: never selected, any value
+                    pad = np.zeros((preds.shape[0], positions.size - cand.size), preds.dtype)
+                    preds = np.concatenate([preds, pad], axis=1)
+                extra["training_predictions"] = preds
+            if "model_scores" in strat.needs:
+                extra["model_scores"] = _model_scores(model, X[positions], config, strat.name)
             t_pred = time.perf_counter() - t1
             t2 = time.perf_counter()
             sel = strat.select(
                 b, probs=probs, embeddings=emb, n=positions.size, exclude=exclude,
-                rng=_rng(seed, _SELECT, rnd),
+                rng=_rng(seed, _SELECT, rnd), **extra,
             )
             t_sel = time.perf_counter() - t2
             chosen = sel.map_to(positions).indices
@@ -387,9 +452,10 @@ def run_simulation(
             selected = chosen.tolist()
         counts = np.bincount(y[selected], minlength=n_classes).tolist() if selected else [0] * n_classes
         rec = RoundRecord(
-            round=rnd, n_labeled=int(len(labeled)), test_accuracy=float(acc), test_nll=float(nll),
+            round=rnd, n_labeled=len(labeled), test_accuracy=float(acc), test_nll=float(nll),
             selected=[int(i) for i in selected], batch_class_counts=[int(c) for c in counts],
             seconds_train=t_train, seconds_predict=t_pred, seconds_select=t_sel,
+            pseudo_labels=int(n_pseudo), pseudo_label_accuracy=pseudo_acc,
         )
         result.rounds.append(rec)
         result.finished = not selected
@@ -400,6 +466,82 @@ def run_simulation(
         if progress is not None:
             progress(strat.name, seed, rec, n_rounds_total)
     return result
+
+
+def _train_round(
+    model: torch.nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    config: SimulationConfig,
+    rng: np.random.Generator,
+    callbacks: list[Any],
+) -> list[torch.nn.Module] | None:
+    """Train the round's model; return the snapshot members for ``predictor="snapshot"``."""
+    if config.predictor == "snapshot":
+        if callbacks:
+            raise LabelwiseError(
+                "predictor='snapshot' cannot record training predictions; use another "
+                "predictor with this strategy"
+            )
+        return train_snapshot_ensemble(
+            model, X, y, n_snapshots=config.mc_samples, config=config.train, rng=rng
+        )
+    train_classifier(model, X, y, config=config.train, rng=rng, callbacks=callbacks)
+    return None
+
+
+def _ceal_round(
+    model: torch.nn.Module,
+    X: torch.Tensor,
+    y: np.ndarray,
+    labeled: np.ndarray,
+    cand: np.ndarray,
+    config: SimulationConfig,
+    rnd: int,
+    rng: np.random.Generator,
+    recorder: PredictionRecorder | None,
+) -> tuple[int, float | None, list[torch.nn.Module] | None]:
+    """CEAL (Wang et al. 2017): pseudo-label confident candidates, continue training.
+
+    Returns the number of pseudo-labels, their accuracy against the oracle (None if 0) and
+    the new snapshot members (``predictor="snapshot"``; None otherwise or if untrained).
+    The pseudo-labels exist only in this function: the pool is never touched.
+    """
+    assert config.ceal_delta0 is not None
+    delta = ceal_threshold(config.ceal_delta0, config.ceal_decay, rnd)
+    if delta <= 0:
+        return 0, None, None
+    p = predict_proba(model, X[cand], device=config.device).double()
+    ent = -(p * torch.log(p.clamp_min(1e-300))).sum(dim=1)
+    confident = (ent < delta).numpy()
+    if not confident.any():
+        return 0, None, None
+    items = cand[confident]
+    pseudo = p.argmax(dim=1).numpy()[confident]
+    X_aug = torch.cat([X[labeled], X[items]])
+    y_aug = torch.as_tensor(np.concatenate([y[labeled], pseudo]))
+    members = _train_round(
+        model, X_aug, y_aug, config, rng, [recorder] if recorder is not None else []
+    )
+    return int(items.size), float((pseudo == y[items]).mean()), members
+
+
+def ceal_threshold(delta0: float, decay: float, round_index: int) -> float:
+    """CEAL's entropy threshold ``delta_t = delta0 - decay * t`` of round ``t`` (nats)."""
+    return float(delta0) - float(decay) * int(round_index)
+
+
+def _model_scores(
+    model: torch.nn.Module, X: torch.Tensor, config: SimulationConfig, strategy: str
+) -> torch.Tensor:
+    fn = getattr(model, "acquisition_scores", None)
+    if not callable(fn):
+        raise LabelwiseError(
+            f"strategy {strategy!r} needs a model that scores items itself "
+            f"(acquisition_scores), but model {config.model!r} does not; for learning loss "
+            "use --model ll-mlp or ll-cnn"
+        )
+    return torch.as_tensor(fn(X, device=config.device))
 
 
 def _atomic_write_json(path: Path, obj: Any) -> None:

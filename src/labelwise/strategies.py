@@ -35,7 +35,7 @@ __all__ = [
 #: ``fn(k, *, probs, embeddings, n, exclude, rng, **params) -> Selection``
 SelectFn = Callable[..., Selection]
 
-_NEEDS = frozenset({"probs", "embeddings", "labeled"})
+_NEEDS = frozenset({"probs", "embeddings", "labeled", "training_predictions", "model_scores"})
 
 
 @dataclass(frozen=True)
@@ -264,6 +264,7 @@ _MODE_TEXT = {"power": "score^beta", "softmax": "exp(beta·score)", "softrank": 
 _EXTENSION_MODULES = (
     "labelwise.select._strategies_batchbald",
     "labelwise.select._strategies_geometric",
+    "labelwise._strategies_model",
 )
 
 

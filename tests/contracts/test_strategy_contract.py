@@ -29,6 +29,11 @@ def _kwargs(s: Strategy, probs: np.ndarray, emb: np.ndarray) -> dict:
         kw["probs"] = probs
     if "embeddings" in s.needs:
         kw["embeddings"] = emb
+    extra = np.random.default_rng(N)
+    if "training_predictions" in s.needs:  # [E, N] predicted classes over E epochs
+        kw["training_predictions"] = extra.integers(0, C, size=(5, N)).astype(np.int8)
+    if "model_scores" in s.needs:  # [N] model-computed scores (e.g. predicted loss)
+        kw["model_scores"] = extra.normal(size=N).astype(np.float32)
     return kw
 
 

@@ -7,14 +7,41 @@
 - :func:`extract_embeddings` / :func:`predict_with_embeddings`: features for core-set / BADGE.
 - :class:`GalCNN`, :class:`MLP`, :func:`make_model`: small seeded reference networks.
 - :func:`train_classifier`, :class:`TrainConfig`, :func:`predict_proba`, :func:`evaluate`.
+- :func:`predictive_samples` (dispatch), :func:`consistent_mc_dropout_predict`.
+- Bayes by backprop: :class:`BayesLinear`, :class:`BayesConv2d`, :func:`bayes_predict`,
+  :func:`weight_sampling` (Blundell et al. 2015).
+- :func:`expected_gradient_length` (Settles et al. 2008).
+- :class:`PredictionRecorder`, :func:`forgetting_counts`, :func:`label_dispersion`
+  (Toneva et al. 2019; Bengar et al. 2021).
+- :func:`train_snapshot_ensemble` (Huang et al. 2017).
+- :class:`LearningLossNet`, :func:`loss_ranking_loss` (Yoo & Kweon 2019).
 """
 
+from labelwise.models.bayes_by_backprop import (
+    BayesCNN,
+    BayesConv2d,
+    BayesLinear,
+    BayesMLP,
+    bayes_kl,
+    bayes_predict,
+    has_bayes_layers,
+    weight_sampling,
+)
 from labelwise.models.dropout import DROPOUT_TYPES, dropout_modules, seeded_dropout
+from labelwise.models.egl import expected_gradient_length
 from labelwise.models.embeddings import extract_embeddings, predict_with_embeddings
 from labelwise.models.ensemble import ensemble_predict
+from labelwise.models.forgetting import PredictionRecorder, forgetting_counts, label_dispersion
+from labelwise.models.learning_loss import (
+    LearningLossNet,
+    LossPredictionModule,
+    loss_ranking_loss,
+)
 from labelwise.models.mc_dropout import find_trunk_head, mc_dropout_predict
 from labelwise.models.networks import MLP, MODEL_NAMES, GalCNN, init_parameters, make_model
+from labelwise.models.predictive import consistent_mc_dropout_predict, predictive_samples
 from labelwise.models.sklearn_committee import committee_predict
+from labelwise.models.snapshot import cosine_cycle_lr, train_snapshot_ensemble
 from labelwise.models.training import (
     TrainConfig,
     TrainResult,
@@ -27,20 +54,39 @@ __all__ = [
     "DROPOUT_TYPES",
     "MLP",
     "MODEL_NAMES",
+    "BayesCNN",
+    "BayesConv2d",
+    "BayesLinear",
+    "BayesMLP",
     "GalCNN",
+    "LearningLossNet",
+    "LossPredictionModule",
+    "PredictionRecorder",
     "TrainConfig",
     "TrainResult",
+    "bayes_kl",
+    "bayes_predict",
     "committee_predict",
+    "consistent_mc_dropout_predict",
+    "cosine_cycle_lr",
     "dropout_modules",
     "ensemble_predict",
     "evaluate",
+    "expected_gradient_length",
     "extract_embeddings",
     "find_trunk_head",
+    "forgetting_counts",
+    "has_bayes_layers",
     "init_parameters",
+    "label_dispersion",
+    "loss_ranking_loss",
     "make_model",
     "mc_dropout_predict",
     "predict_proba",
     "predict_with_embeddings",
+    "predictive_samples",
     "seeded_dropout",
     "train_classifier",
+    "train_snapshot_ensemble",
+    "weight_sampling",
 ]

@@ -283,9 +283,50 @@ def _make_mlp(
     return MLP(math.prod(input_shape), n_classes, generator=generator, **kw)
 
 
+def _make_bbb_mlp(
+    input_shape: tuple[int, ...], n_classes: int, generator: torch.Generator | None, **kw: Any
+) -> nn.Module:
+    from labelwise.models.bayes_by_backprop import BayesMLP
+
+    return BayesMLP(math.prod(input_shape), n_classes, generator=generator, **kw)
+
+
+def _make_bbb_cnn(
+    input_shape: tuple[int, ...], n_classes: int, generator: torch.Generator | None, **kw: Any
+) -> nn.Module:
+    from labelwise.models.bayes_by_backprop import BayesCNN
+
+    if len(input_shape) == 2:
+        input_shape = (1, *input_shape)
+    if len(input_shape) != 3 or input_shape[1] != input_shape[2]:
+        raise ValueError(
+            "bbb-cnn needs square images: input_shape (channels, S, S) or (S, S), got "
+            f"{input_shape}"
+        )
+    return BayesCNN(
+        n_classes, input_shape[0], input_shape[1], generator=generator, **kw
+    )
+
+
+def _make_learning_loss(kind: str) -> Callable[..., nn.Module]:
+    def factory(
+        input_shape: tuple[int, ...], n_classes: int, generator: torch.Generator | None,
+        **kw: Any,
+    ) -> nn.Module:
+        from labelwise.models.learning_loss import make_learning_loss_model
+
+        return make_learning_loss_model(kind, input_shape, n_classes, generator, **kw)
+
+    return factory
+
+
 _FACTORIES: dict[str, Callable[..., nn.Module]] = {
     "gal-cnn": _make_gal_cnn,
     "mlp": _make_mlp,
+    "bbb-mlp": _make_bbb_mlp,  # Bayes by backprop (Blundell et al. 2015)
+    "bbb-cnn": _make_bbb_cnn,
+    "ll-mlp": _make_learning_loss("ll-mlp"),  # learning loss (Yoo & Kweon 2019)
+    "ll-cnn": _make_learning_loss("ll-cnn"),
 }
 
 #: Names accepted by :func:`make_model`.
@@ -304,7 +345,9 @@ def make_model(
 
     Parameters
     ----------
-    name : {"gal-cnn", "mlp"}
+    name : {"gal-cnn", "mlp", "bbb-mlp", "bbb-cnn", "ll-mlp", "ll-cnn"}
+        ``bbb-*``: Bayes-by-backprop networks (:mod:`labelwise.models.bayes_by_backprop`);
+        ``ll-*``: with a loss-prediction module (:mod:`labelwise.models.learning_loss`).
     input_shape : sequence of int
         Shape of one input item without the batch axis: ``(C, S, S)`` or ``(S, S)`` for
         ``"gal-cnn"``; anything for ``"mlp"`` (flattened).

@@ -31,10 +31,12 @@ from labelwise.models._common import (
     logits_to_output,
     model_dtype,
 )
+from labelwise.models.bayes_by_backprop import weight_sampling
 from labelwise.models.dropout import seeded_dropout
 
 __all__ = [
     "Callback",
+    "LRSchedule",
     "TrainConfig",
     "TrainResult",
     "evaluate",
@@ -44,6 +46,9 @@ __all__ = [
 
 #: ``callback(epoch, model)``, called after every epoch (0-based), outside the dropout context.
 Callback = Callable[[int, nn.Module], Any]
+
+#: ``lr_schedule(t) -> learning rate`` with ``t = epoch + batch / n_batches`` in ``[0, epochs)``.
+LRSchedule = Callable[[float], float]
 
 _OPTIMIZERS = ("adam", "adamw", "sgd")
 
@@ -212,6 +217,7 @@ def train_classifier(
     X_val: Any = None,
     y_val: Any = None,
     callbacks: Sequence[Callback] = (),
+    lr_schedule: LRSchedule | None = None,
 ) -> TrainResult:
     """Train ``model`` (in place) with cross-entropy, seeded shuffling and seeded dropout.
 
@@ -233,6 +239,10 @@ def train_classifier(
     callbacks : sequence of callables ``(epoch, model)``
         Called after every epoch (0-based), after validation, with the model's own modes
         restored (e.g. to record forgetting events).
+    lr_schedule : callable ``t -> lr``, optional
+        Learning rate set before every optimiser step, ``t = epoch + i / n_batches`` for
+        batch ``i`` (e.g. the cyclic cosine schedule of snapshot ensembles). Default: the
+        constant ``config.lr``.
 
     Returns
     -------
@@ -245,6 +255,20 @@ def train_classifier(
     ValueError
         Mismatched lengths, negative labels or labels >= C, a validation set given twice, a
         model on another device.
+
+    Notes
+    -----
+    Two hooks let a model train with more than the cross-entropy:
+
+    - **Extra loss.** If the model has a method ``extra_loss(x, y, logits, *, n_train,
+      epoch) -> Tensor`` (a scalar), it is added to the minibatch's mean cross-entropy
+      before the backward pass: ``x``, ``y``, ``logits`` are the minibatch, ``n_train`` the
+      number of training items, ``epoch`` 0-based. Bayes-by-backprop models return
+      ``KL(q || p) / n_train``; learning-loss models their loss-prediction loss. The
+      recorded ``train_loss`` stays the cross-entropy alone.
+    - **Weight sampling.** Bayes-by-backprop layers draw one weight sample per minibatch
+      from the same seeded generator as the dropout masks
+      (:func:`~labelwise.models.weight_sampling`).
     """
     config = TrainConfig() if config is None else config
     if not isinstance(config, TrainConfig):
@@ -286,6 +310,11 @@ def train_classifier(
     for cb in callbacks:
         if not callable(cb):
             raise TypeError(f"callbacks must be callables (epoch, model), got {cb!r}")
+    if lr_schedule is not None and not callable(lr_schedule):
+        raise TypeError(f"lr_schedule must be a callable t -> lr or None, got {lr_schedule!r}")
+    extra_loss = getattr(model, "extra_loss", None)
+    if extra_loss is not None and not callable(extra_loss):
+        raise TypeError(f"model.extra_loss must be a method, got {type(extra_loss).__name__}")
 
     n = Xt.shape[0]
     train_loss: list[float] = []
@@ -298,8 +327,11 @@ def train_classifier(
     for epoch in range(config.epochs):
         perm = torch.randperm(n, generator=g_shuffle)
         total = 0.0
-        with seeded_dropout(model, g_dropout, train=True):
-            for idx in _batches(n, config.batch_size, perm):
+        batches = _batches(n, config.batch_size, perm)
+        with seeded_dropout(model, g_dropout, train=True), weight_sampling(model, g_dropout):
+            for i, idx in enumerate(batches):
+                if lr_schedule is not None:
+                    _set_lr(optimizer, lr_schedule(epoch + i / len(batches)))
                 xb = Xt[idx]
                 if dtype is not None and torch.is_floating_point(xb):
                     xb = xb.to(dtype)
@@ -307,11 +339,14 @@ def train_classifier(
                 yb = yt[idx].to(dev)
                 logits = check_logits(model(xb))
                 _check_targets(logits, yb, "y")
-                loss = F.cross_entropy(logits, yb)
+                ce = F.cross_entropy(logits, yb)
+                loss = ce
+                if extra_loss is not None:
+                    loss = ce + extra_loss(xb, yb, logits, n_train=n, epoch=epoch)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                total += float(loss.detach()) * len(idx)
+                total += float(ce.detach()) * len(idx)
         train_loss.append(total / n)
         if Xv is not None and yv is not None:
             acc, nll = evaluate(model, Xv, yv, device=dev, batch_size=max(256, config.batch_size))
@@ -341,6 +376,13 @@ def train_classifier(
         best_epoch=best_epoch,
         stopped_early=stopped,
     )
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr < 0:
+        raise ValueError(f"lr_schedule returned {lr!r}; expected a finite learning rate >= 0")
+    for group in optimizer.param_groups:
+        group["lr"] = float(lr)
 
 
 def _logits(model: nn.Module, X: Any, device: str | torch.device, batch_size: int) -> torch.Tensor:

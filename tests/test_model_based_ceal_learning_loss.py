@@ -1,0 +1,117 @@
+"""CEAL pseudo-labels in the loop; the learning-loss ranking loss, module and strategy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import labelwise.loop as loop_mod
+from labelwise.datasets import load_dataset
+from labelwise.errors import LabelwiseError
+from labelwise.loop import SimulationConfig, ceal_threshold, run_simulation
+from labelwise.models import (
+    TrainConfig,
+    loss_ranking_loss,
+    make_model,
+    seeded_dropout,
+    train_classifier,
+)
+from labelwise.pool import Pool
+
+FAST = {"batch_size": 5, "budget": 30, "initial_size": 20, "model": "mlp", "mc_samples": 2,
+        "pool_subset": 300, "train": TrainConfig(epochs=30, lr=1e-2)}
+
+
+@pytest.fixture(scope="module")
+def digits():  # type: ignore[no-untyped-def]
+    return load_dataset("digits-flat")
+
+
+def test_ceal_threshold_decays() -> None:
+    assert ceal_threshold(0.5, 0.1, 0) == 0.5
+    assert ceal_threshold(0.5, 0.1, 3) == pytest.approx(0.2)
+    assert ceal_threshold(0.5, 0.1, 6) < 0
+
+
+def test_ceal_pseudo_labels_never_reach_the_pool(digits, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    written: list[tuple[list[int], list[int]]] = []
+
+    class SpyPool(Pool):
+        def label(self, indices, labels, *args, **kwargs):  # type: ignore[no-untyped-def]
+            written.append((np.asarray(indices).tolist(), np.asarray(labels).tolist()))
+            return super().label(indices, labels, *args, **kwargs)
+
+    monkeypatch.setattr(loop_mod, "Pool", SpyPool)
+    cfg = SimulationConfig(**FAST, ceal_delta0=2.0, ceal_decay=1.0)  # type: ignore[arg-type]
+    run = run_simulation(digits, "entropy", 0, cfg)
+    y = np.asarray(digits.y_train)
+    # every label the pool received is an oracle label of the initial set or a selection
+    idx = [i for ids, _ in written for i in ids]
+    assert sorted(idx) == sorted(run.initial + run.acquired())
+    for ids, labels in written:
+        assert labels == y[ids].tolist()
+    assert [r.n_labeled for r in run.rounds] == [20, 25, 30]
+    # round 0 (delta 2.0 nats) pseudo-labels something; round 2 (delta 0) nothing
+    assert run.rounds[0].pseudo_labels > 0
+    assert 0.0 <= run.rounds[0].pseudo_label_accuracy <= 1.0
+    assert run.rounds[2].pseudo_labels == 0 and run.rounds[2].pseudo_label_accuracy is None
+    # CEAL changes training, not the budget; off by default
+    plain = run_simulation(digits, "entropy", 0, SimulationConfig(**FAST))  # type: ignore[arg-type]
+    assert all(r.pseudo_labels == 0 for r in plain.rounds)
+    assert run.rounds[0].test_accuracy != plain.rounds[0].test_accuracy
+
+
+def test_ranking_loss_zero_when_ordered_beyond_margin() -> None:
+    # pairs (0, 3) and (1, 2): true losses 3 > 0 and 1 < 2
+    target = torch.tensor([3.0, 1.0, 2.0, 0.0])
+    pred = torch.tensor([5.0, 0.0, 1.5, 3.5])  # diffs 1.5 (same sign), -1.5 (same sign)
+    assert float(loss_ranking_loss(pred, target)) == 0.0
+
+
+def test_ranking_loss_by_hand() -> None:
+    target = torch.tensor([3.0, 1.0, 7.0, 2.0, 0.0])  # odd B: middle item unused
+    pred = torch.tensor([0.5, 2.0, 9.0, 1.0, 0.0])
+    # pair (0, 4): s = +1, d = 0.5 -> max(0, 1 - 0.5) = 0.5
+    # pair (1, 3): s = -1 (1 < 2), d = 1.0 -> max(0, 1 + 1.0) = 2.0
+    assert float(loss_ranking_loss(pred, target)) == pytest.approx(1.25)
+    assert float(loss_ranking_loss(pred, target, margin=0.0)) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="at least 2"):
+        loss_ranking_loss(pred[:1], target[:1])
+
+
+def test_module_learns_to_rank_losses_and_stop_grad() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 6)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    flip = rng.random(120) < 0.2
+    y[flip] = 1 - y[flip]  # noisy items keep a high loss
+    model = make_model("ll-mlp", input_shape=(6,), n_classes=2,
+                       generator=torch.Generator().manual_seed(0))
+    train_classifier(model, X, y, config=TrainConfig(epochs=40, batch_size=32, lr=5e-3), rng=0)
+    pred = model.acquisition_scores(X)
+    with torch.no_grad():
+        true = torch.nn.functional.cross_entropy(model(torch.as_tensor(X)), torch.as_tensor(y),
+                                                 reduction="none")
+    rank = lambda t: t.argsort().argsort().double()
+    rho = float(torch.corrcoef(torch.stack([rank(pred), rank(true)]))[0, 1])
+    assert rho > 0.3
+    # after stop_grad_epoch the loss module's gradient does not reach the backbone
+    model.stop_grad_epoch = 0
+    model.zero_grad(set_to_none=True)
+    xb, yb = torch.as_tensor(X[:8]), torch.as_tensor(y[:8])
+    with seeded_dropout(model, torch.Generator().manual_seed(1), train=True):
+        extra = model.extra_loss(xb, yb, model(xb), n_train=120, epoch=0)
+    extra.backward()
+    assert all(p.grad is None or float(p.grad.abs().max()) == 0 for p in model.backbone.parameters())
+    assert any(p.grad is not None and float(p.grad.abs().max()) > 0
+               for p in model.loss_module.parameters())
+
+
+def test_learning_loss_runs_in_simulate_and_needs_its_model(digits) -> None:  # type: ignore[no-untyped-def]
+    cfg = SimulationConfig(**{**FAST, "model": "ll-mlp"})  # type: ignore[arg-type]
+    run = run_simulation(digits, "learning-loss", 0, cfg)
+    assert [r.n_labeled for r in run.rounds] == [20, 25, 30]
+    assert len(set(run.acquired())) == 10
+    with pytest.raises(LabelwiseError, match="ll-mlp"):
+        run_simulation(digits, "learning-loss", 0, SimulationConfig(**FAST))  # type: ignore[arg-type]

@@ -1,0 +1,86 @@
+"""Consistent MC dropout and snapshot ensembles."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from labelwise.loop import SimulationConfig, simulate
+from labelwise.models import (
+    TrainConfig,
+    consistent_mc_dropout_predict,
+    cosine_cycle_lr,
+    evaluate,
+    make_model,
+    mc_dropout_predict,
+    train_snapshot_ensemble,
+)
+
+
+def gen(s: int) -> torch.Generator:
+    return torch.Generator().manual_seed(s)
+
+
+def _mlp(seed: int = 0) -> torch.nn.Module:
+    return make_model("mlp", input_shape=(6,), n_classes=3, generator=gen(seed), hidden=(16, 8))
+
+
+def test_consistent_masks_are_shared_by_items_and_batches() -> None:
+    model = _mlp()
+    x = torch.randn(1, 6, generator=gen(1)).repeat(12, 1)  # 12 copies of one item
+    p = consistent_mc_dropout_predict(model, x, k=4, generator=gen(2), batch_size=5)
+    assert p.shape == (12, 4, 3)
+    # the same sub-network k for every item (and across the 3 batches) -> equal rows
+    torch.testing.assert_close(p, p[:1].expand_as(p))
+    assert (p[0, 0] - p[0, 1]).abs().max() > 1e-4  # but different networks across K
+    # ordinary MC dropout draws a mask per item: copies of the item disagree
+    q = mc_dropout_predict(model, x, k=4, generator=gen(2))
+    assert (q[:, 0] - q[:1, 0]).abs().max() > 1e-4
+
+
+def test_consistent_samples_do_not_depend_on_batching() -> None:
+    model = _mlp()
+    X = torch.randn(9, 6, generator=gen(3))
+    a = consistent_mc_dropout_predict(model, X, k=3, generator=gen(4), batch_size=2)
+    b = consistent_mc_dropout_predict(model, X, k=3, generator=gen(4), batch_size=100)
+    torch.testing.assert_close(a, b)
+    # mask k applied to sample k of every item: the pool's sample k is one fixed network
+    c = consistent_mc_dropout_predict(model, X[4:5], k=3, generator=gen(4))
+    torch.testing.assert_close(a[4:5], c)
+
+
+def test_cosine_cycle_lr_restarts() -> None:
+    assert cosine_cycle_lr(0.0, lr_max=0.1, cycle_epochs=4) == 0.1
+    assert math.isclose(cosine_cycle_lr(2.0, lr_max=0.1, cycle_epochs=4), 0.05)
+    assert cosine_cycle_lr(3.99, lr_max=0.1, cycle_epochs=4) < 1e-4
+    assert cosine_cycle_lr(4.0, lr_max=0.1, cycle_epochs=4) == 0.1
+
+
+def test_snapshot_members_differ_and_are_trained() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 6)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(np.int64) + (X[:, 2] > 1).astype(np.int64)
+    model = _mlp()
+    acc0, _ = evaluate(model, X, y)
+    members = train_snapshot_ensemble(model, X, y, n_snapshots=3,
+                                      config=TrainConfig(epochs=24, batch_size=16, lr=0.02), rng=0)
+    assert len(members) == 3 and all(m is not model for m in members)
+    for m in members:
+        acc, _ = evaluate(m, X, y)
+        assert acc > max(0.75, acc0)
+    w = [torch.cat([p.detach().flatten() for p in m.parameters()]) for m in members]
+    assert (w[0] - w[1]).abs().max() > 1e-3 and (w[1] - w[2]).abs().max() > 1e-3
+    # the model ends as the last snapshot
+    torch.testing.assert_close(w[2], torch.cat([p.detach().flatten() for p in model.parameters()]))
+
+
+def test_predictors_run_in_simulate() -> None:
+    base = {"batch_size": 5, "budget": 30, "initial_size": 20, "model": "mlp", "mc_samples": 3,
+            "pool_subset": 200, "train": TrainConfig(epochs=6)}
+    for predictor in ("consistent-dropout", "snapshot"):
+        cfg = SimulationConfig(**base, predictor=predictor)  # type: ignore[arg-type]
+        (run,) = simulate("digits-flat", "batchbald", seeds=[0], config=cfg)
+        assert [r.n_labeled for r in run.rounds] == [20, 25, 30]
+        assert len(set(run.acquired())) == 10
