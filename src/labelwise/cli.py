@@ -164,12 +164,28 @@ def simulate_cmd(
     pool_subset: Optional[int] = typer.Option(
         None, "--pool-subset", help="Score a random subset of this many pool items per round."
     ),
-    model: str = typer.Option("auto", "--model", help="'auto', 'gal-cnn' or 'mlp'."),
+    model: str = typer.Option(
+        "auto", "--model",
+        help="'auto' (gal-cnn for images, mlp for vectors) or a make_model name: gal-cnn, mlp, "
+        "bbb-mlp, bbb-cnn, ll-mlp, ll-cnn, ...",
+    ),
     epochs: int = typer.Option(50, "--epochs", help="Max training epochs per round."),
     weight_decay: float = typer.Option(0.0, "--weight-decay", help="L2 weight decay."),
     lr: float = typer.Option(1e-3, "--lr", help="Learning rate (Adam)."),
     train_batch_size: int = typer.Option(64, "--train-batch-size", help="Minibatch size for training."),
     warm_start: bool = typer.Option(False, "--warm-start", help="Continue training across rounds."),
+    predictor: str = typer.Option(
+        "auto", "--predictor",
+        help="Where samples come from: auto (MC dropout / Bayes weights), consistent-dropout, "
+        "snapshot, ... (see SimulationConfig.predictor).",
+    ),
+    ceal_delta0: Optional[float] = typer.Option(
+        None, "--ceal-delta0", help="CEAL: pseudo-label items with entropy below this (off by default)."
+    ),
+    ceal_decay: float = typer.Option(0.0, "--ceal-decay", help="CEAL: threshold decay per round."),
+    threads: int = typer.Option(
+        1, "--threads", help="torch intra-op threads for this process (small models run best on 1)."
+    ),
     targets: str = typer.Option("0.8,0.9", "--targets", help="Accuracies for labels-to-target."),
     out: Path = typer.Option(Path("labelwise-out"), "--out", "-o", help="Output folder."),
 ) -> None:
@@ -193,6 +209,7 @@ def simulate_cmd(
             batch_size=batch_size, budget=budget, initial_size=initial_size,
             initial=initial,  # type: ignore[arg-type]
             model=model, mc_samples=mc_samples, pool_subset=pool_subset, warm_start=warm_start,
+            predictor=predictor, ceal_delta0=ceal_delta0, ceal_decay=ceal_decay,
             train=TrainConfig(
                 epochs=epochs, weight_decay=weight_decay, lr=lr, batch_size=train_batch_size
             ),
@@ -200,9 +217,14 @@ def simulate_cmd(
         from labelwise.loop import _check_config
 
         _check_config(cfg, data)
+        if threads < 1:
+            raise _UsageError(f"--threads must be >= 1, got {threads}")
     except (LabelwiseError, ValueError, TypeError, _UsageError) as exc:
         raise _fail(str(exc)) from None
 
+    import torch
+
+    torch.set_num_threads(threads)  # the command's own process: an explicit user setting
     n_rounds = 1 + -(-(budget - initial_size) // batch_size)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -248,6 +270,9 @@ def bench_cmd(
     suite: Path = typer.Argument(..., help="Suite file (TOML)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (resumes if it exists)."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="(strategy, seed) pairs run in parallel."),
+    threads: int = typer.Option(
+        1, "--threads", help="torch threads per process (workers of --jobs > 1 always use 1)."
+    ),
 ) -> None:
     """Run a benchmark suite: every (strategy, seed) pair, resumable, then the report."""
     from labelwise.bench.suite import load_suite, run_suite
@@ -256,8 +281,13 @@ def bench_cmd(
         s = load_suite(suite)
         if jobs < 1:
             raise _UsageError(f"--jobs must be >= 1, got {jobs}")
+        if threads < 1:
+            raise _UsageError(f"--threads must be >= 1, got {threads}")
     except (LabelwiseError, ValueError, TypeError, _UsageError) as exc:
         raise _fail(str(exc)) from None
+    import torch
+
+    torch.set_num_threads(threads)
     total = len(s.strategies) * len(s.seeds)
     count = [0]
 
