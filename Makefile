@@ -19,10 +19,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/labelwise simulate --dataset digits --strategy random,margin,bald,power-bald \
-		--batch-size 10 --budget 200 --seeds 3 --mc-samples 20 --out $(DEMO_OUT)
+	$(BIN)/labelwise simulate --dataset digits-flat --model mlp --strategy random,margin,bald,power-bald \
+		--batch-size 10 --budget 150 --seeds 3 --mc-samples 20 --epochs 40 --lr 0.003 \
+		--train-batch-size 32 --out $(DEMO_OUT)
 
 test: $(STAMP)
+	$(BIN)/mypy
 	$(BIN)/python -m pytest tests
 
 typecheck: $(STAMP)

@@ -6,14 +6,17 @@ evaluation pitfalls summarised in ``shared/REFERENCES.md`` (Lüth et al. 2023, J
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, Union
 
 import numpy as np
+
+#: A 1-D sequence of numbers: list, tuple or numpy array.
+Vector = Union[Sequence[float], np.ndarray]
 
 __all__ = ["aubc", "labels_to_target", "class_balance_entropy", "mean_and_ci"]
 
 
-def _curve(labels: Sequence[float], values: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def _curve(labels: Vector, values: Vector) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(labels, dtype=np.float64)
     y = np.asarray(values, dtype=np.float64)
     if x.ndim != 1 or x.shape != y.shape:
@@ -28,8 +31,8 @@ def _curve(labels: Sequence[float], values: Sequence[float]) -> tuple[np.ndarray
 
 
 def aubc(
-    labels: Sequence[float],
-    values: Sequence[float],
+    labels: Vector,
+    values: Vector,
     *,
     budget: tuple[float, float] | None = None,
 ) -> float:
@@ -64,7 +67,7 @@ def aubc(
 
 
 def labels_to_target(
-    labels: Sequence[float], values: Sequence[float], target: float
+    labels: Vector, values: Vector, target: float
 ) -> float | None:
     """The first label count at which ``values`` reaches ``target`` (None if never)."""
     x, y = _curve(labels, values)
@@ -72,7 +75,7 @@ def labels_to_target(
     return float(x[hit[0]]) if hit.size else None
 
 
-def class_balance_entropy(counts: Sequence[int], normalise: bool = True) -> float:
+def class_balance_entropy(counts: Vector, normalise: bool = True) -> float:
     """Entropy (nats) of a class histogram; normalised by log C it lies in [0, 1].
 
     A value far below 1 for an acquired set shows mode collapse (one class dominating).
@@ -90,7 +93,7 @@ def class_balance_entropy(counts: Sequence[int], normalise: bool = True) -> floa
     return h
 
 
-def mean_and_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+def mean_and_ci(values: Vector, confidence: float = 0.95) -> tuple[float, float]:
     """Mean and half-width of a Student-t confidence interval over seeds (0 for one seed)."""
     from scipy import stats
 

@@ -151,7 +151,7 @@ def _repeated_mnist() -> Dataset:
         y_train=np.concatenate([base.y_train] * 3),
         X_test=base.X_test,
         y_test=base.y_test,
-        classes=list(base.classes),
+        classes=tuple(base.classes),
         description=(
             "Repeated MNIST (Kirsch et al. 2019, BatchBALD): the 4,000 mnist pool digits "
             "three times (12,000 items; copy r of digit i is item r * 4000 + i), each copy with "
