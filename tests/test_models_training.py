@@ -100,7 +100,8 @@ def test_mlp_structure():
 
 
 def test_make_model():
-    assert set(MODEL_NAMES) == {"gal-cnn", "mlp", "bbb-mlp", "bbb-cnn", "ll-mlp", "ll-cnn"}
+    assert set(MODEL_NAMES) == {"gal-cnn", "mlp", "bbb-mlp", "bbb-cnn", "ll-mlp", "ll-cnn",
+                                "bbb-mlp-mixture", "bbb-cnn-mixture", "split-head-mlp"}
     cnn = make_model("gal-cnn", input_shape=(1, 8, 8), n_classes=10, generator=gen(0))
     assert isinstance(cnn, GalCNN) and cnn.image_size == 8
     assert same_weights(cnn, GalCNN(10, 1, 8, generator=gen(0)))

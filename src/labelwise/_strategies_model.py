@@ -11,6 +11,12 @@ Loaded by :mod:`labelwise.strategies` through ``_EXTENSION_MODULES``.
 
 Extra inputs arrive as keyword arguments of :meth:`Strategy.select` (``training_predictions=``,
 ``model_scores=``); a missing one is a :class:`~labelwise.errors.ShapeError` naming it.
+
+- ``vaal``: variational adversarial active learning (needs ``inputs`` ``[N, ...]``, the
+  candidates' raw inputs, and ``labeled_inputs`` ``[N_l, ...]``; trains a β-VAE and a
+  discriminator on them, scores ``1 - D(mu(x))``). Parameters: any field of
+  :class:`~labelwise.models.VAALConfig` (e.g. ``iterations``, ``latent_dim``, ``beta``) and
+  ``device``.
 """
 
 from __future__ import annotations
@@ -75,6 +81,42 @@ def _learning_loss_fn(
     return Selection(sel.indices, sel.gains, {**sel.info, "score": "predicted-loss"})
 
 
+def _vaal_fn(
+    k: int, *, n: int, exclude: Any, rng: RNGLike, inputs: Any = None,
+    labeled_inputs: Any = None, device: str = "cpu", probs: Any = None,
+    embeddings: Any = None, **params: Any,
+) -> Selection:
+    import dataclasses
+
+    from labelwise._validation import torch_generator
+    from labelwise.models.vaal import VAALConfig, vaal_scores
+
+    if inputs is None or labeled_inputs is None:
+        raise ShapeError(
+            "strategy 'vaal' needs inputs=[N, ...] (the candidates' raw inputs) and "
+            "labeled_inputs=[N_l, ...] (the labeled items' inputs); the simulation loop "
+            "passes both"
+        )
+    x = as_tensor(inputs, "inputs")
+    if x.ndim < 2 or x.shape[0] != n:
+        raise ShapeError(
+            f"inputs must be [N, ...] with N = {n} candidates, got shape {tuple(x.shape)}"
+        )
+    fields = {f.name for f in dataclasses.fields(VAALConfig)}
+    unknown = set(params) - fields
+    if unknown:
+        raise TypeError(
+            f"strategy 'vaal' got unknown parameters {sorted(unknown)}; it accepts "
+            f"{sorted(fields)} and device"
+        )
+    config = VAALConfig(**{key: v for key, v in params.items() if key in fields})
+    scores = vaal_scores(
+        labeled_inputs, x, config=config, generator=torch_generator(rng, device), device=device
+    )
+    sel = top_k(scores, k, exclude=exclude, rng=rng)
+    return Selection(sel.indices, sel.gains, {**sel.info, "score": "vaal"})
+
+
 STRATEGIES: list[Strategy] = [
     Strategy(
         "egl",
@@ -97,5 +139,12 @@ STRATEGIES: list[Strategy] = [
         "Yoo & Kweon 2019 (learning loss for active learning)",
         frozenset({"model_scores"}),
         _learning_loss_fn,
+    ),
+    Strategy(
+        "vaal",
+        "Items a labeled-vs-unlabeled discriminator on β-VAE latents thinks are unlabeled.",
+        "Sinha, Ebrahimi & Darrell 2019 (variational adversarial active learning)",
+        frozenset({"inputs"}),
+        _vaal_fn,
     ),
 ]

@@ -35,6 +35,7 @@ import torch
 from labelwise.datasets import Dataset, load_dataset
 from labelwise.errors import BudgetError, LabelwiseError
 from labelwise.models import (
+    MODEL_NAMES,
     PredictionRecorder,
     TrainConfig,
     ensemble_predict,
@@ -43,7 +44,11 @@ from labelwise.models import (
     make_model,
     predict_proba,
     predictive_samples,
+    split_head_predict,
+    stochastic_ensemble_predict,
     train_classifier,
+    train_diverse_ensemble,
+    train_ensemble,
     train_snapshot_ensemble,
 )
 from labelwise.pool import Pool
@@ -51,20 +56,30 @@ from labelwise.strategies import Strategy, get_strategy
 
 __all__ = [
     "RESULTS_SCHEMA_VERSION",
+    "ProxyComparison",
     "RoundRecord",
     "RunResult",
     "SimulationConfig",
+    "compare_proxy",
     "initial_indices",
     "run_simulation",
+    "selection_seconds",
     "simulate",
 ]
 
 RESULTS_SCHEMA_VERSION = 1
 
 # Purposes keyed into the seed sequence (stable numbers: changing them changes results).
-_INIT_SET, _MODEL_INIT, _TRAIN, _PREDICT, _CANDIDATES, _SELECT, _CEAL = range(7)
+_INIT_SET, _MODEL_INIT, _TRAIN, _PREDICT, _CANDIDATES, _SELECT, _CEAL, _PROXY, _MEMBER = range(9)
 
-_PREDICTORS = ("auto", "consistent-dropout", "snapshot")
+_PREDICTORS = (
+    "auto", "consistent-dropout", "snapshot", "ensemble", "diverse-ensemble", "split-head",
+    "stochastic-ensemble",
+)
+#: Predictors that train several member networks per round.
+_MEMBER_PREDICTORS = ("snapshot", "ensemble", "diverse-ensemble", "stochastic-ensemble")
+#: Needs that are computed from the (selection) model.
+_MODEL_NEEDS = frozenset({"probs", "embeddings", "training_predictions", "model_scores"})
 
 
 @dataclass(frozen=True)
@@ -95,12 +110,33 @@ class SimulationConfig:
         Optimiser, epochs, early stopping.
     device : str
         Torch device for training and prediction.
-    predictor : {"auto", "consistent-dropout", "snapshot"}
-        Where the K predictive samples come from. ``"auto"``: weight samples for
+    predictor : str, default "auto"
+        Where the predictive samples come from. ``"auto"``: weight samples for
         Bayes-by-backprop models (``bbb-*``), MC dropout otherwise. ``"consistent-dropout"``:
         the same K dropout masks for every candidate. ``"snapshot"``: a snapshot ensemble
         of K = ``mc_samples`` members (Huang et al. 2017): ``train.epochs`` are cut into K
-        cosine cycles, the last snapshot is the evaluated model.
+        cosine cycles, the last snapshot is the evaluated model. The following use
+        M = ``ensemble_size`` members, member 0 being the evaluated model (Beluch et al.
+        2018): ``"ensemble"``: M networks, each with its own initialisation and training
+        seed, ``[N, M, C]``; ``"diverse-ensemble"``: one network trained for
+        ``ensemble_warmup_epochs``, then M copies each continued with its own seed
+        (shuffling, dropout) for the remaining epochs, ``[N, M, C]``; ``"split-head"``: a
+        split-head model (``model="split-head-mlp"``, built with ``n_heads=M``), one
+        trunk and M heads, ``[N, M, C]`` from one pass; ``"stochastic-ensemble"``: MC
+        dropout with K = ``mc_samples`` passes inside each of the M members of
+        ``"ensemble"``, ``[N, M * K, C]``.
+    ensemble_size : int, default 5
+        M, members of the ensemble predictors and heads of ``split-head-mlp`` models.
+    ensemble_warmup_epochs : int or None, default None
+        Shared warm-up of ``"diverse-ensemble"``; None = ``max(1, train.epochs // 5)``.
+    proxy_model, proxy_epochs : str or None, int or None, default None
+        Selection via proxy (Coleman et al. 2020), on when either is set: every round a
+        proxy network (``proxy_model``, None = the target's model) is trained from scratch
+        for ``proxy_epochs`` (None = ``train.epochs``) and *selects* (predictive samples,
+        embeddings, training predictions, model scores all come from it, through
+        ``predictor``), while the target ``model`` is trained plainly on the same labels
+        and evaluated. Rounds record the proxy's training seconds and test accuracy
+        separately; :func:`compare_proxy` compares with the run without proxy.
     ceal_delta0, ceal_decay : float or None, float
         CEAL (Wang et al. 2017), off when ``ceal_delta0`` is None. In round t, after the
         model is trained on the labels, every candidate whose predictive entropy (nats) is
@@ -123,6 +159,15 @@ class SimulationConfig:
     predictor: str = "auto"
     ceal_delta0: float | None = None
     ceal_decay: float = 0.0
+    ensemble_size: int = 5
+    ensemble_warmup_epochs: int | None = None
+    proxy_model: str | None = None
+    proxy_epochs: int | None = None
+
+    @property
+    def uses_proxy(self) -> bool:
+        """Whether selection runs on a proxy model (``proxy_model`` or ``proxy_epochs``)."""
+        return self.proxy_model is not None or self.proxy_epochs is not None
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -138,7 +183,14 @@ class SimulationConfig:
 
 @dataclass
 class RoundRecord:
-    """What one round of a simulation measured (one point of the learning curve)."""
+    """What one round of a simulation measured (one point of the learning curve).
+
+    ``test_accuracy`` / ``test_nll`` are always the target model's. ``seconds_train``: the
+    target's training; ``seconds_proxy_train``: the proxy's (0 without proxy);
+    ``seconds_predict``: predictive samples / embeddings / scores of the selecting model;
+    ``seconds_select``: the strategy itself. ``proxy_test_accuracy``: the proxy's test
+    accuracy (None without proxy).
+    """
 
     round: int
     n_labeled: int
@@ -151,6 +203,8 @@ class RoundRecord:
     seconds_select: float
     pseudo_labels: int = 0
     pseudo_label_accuracy: float | None = None
+    seconds_proxy_train: float = 0.0
+    proxy_test_accuracy: float | None = None
 
 
 @dataclass
@@ -278,6 +332,7 @@ def _check_config(cfg: SimulationConfig, data: Dataset) -> None:
         )
     if cfg.predictor not in _PREDICTORS:
         raise ValueError(f"predictor must be one of {list(_PREDICTORS)}, got {cfg.predictor!r}")
+    _check_ensemble_proxy(cfg, data)
     if cfg.ceal_delta0 is not None:
         for attr in ("ceal_delta0", "ceal_decay"):
             v = getattr(cfg, attr)
@@ -290,6 +345,63 @@ def _check_config(cfg: SimulationConfig, data: Dataset) -> None:
             f"dataset {data.name!r} has unlabeled training items; a simulation needs the "
             "oracle labels of the whole pool"
         )
+
+
+def _check_ensemble_proxy(cfg: SimulationConfig, data: Dataset) -> None:
+    m = cfg.ensemble_size
+    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
+        raise ValueError(f"ensemble_size must be a positive integer, got {m!r}")
+    w = cfg.ensemble_warmup_epochs
+    if w is not None and (
+        isinstance(w, bool) or not isinstance(w, (int, np.integer))
+        or not 1 <= w <= cfg.train.epochs - 1
+    ):
+        raise ValueError(
+            f"ensemble_warmup_epochs must be None or an integer in [1, train.epochs - 1] = "
+            f"[1, {cfg.train.epochs - 1}], got {w!r}"
+        )
+    if cfg.predictor == "diverse-ensemble" and cfg.train.epochs < 2:
+        raise ValueError(
+            "predictor='diverse-ensemble' needs train.epochs >= 2 (a shared warm-up, then "
+            f"each member's own epochs), got {cfg.train.epochs}"
+        )
+    if cfg.warm_start and cfg.predictor in ("ensemble", "stochastic-ensemble"):
+        raise ValueError(
+            f"predictor={cfg.predictor!r} trains fresh members every round and cannot "
+            "warm-start; turn warm_start off or use predictor='diverse-ensemble'"
+        )
+    if cfg.proxy_model is not None and cfg.proxy_model not in (*MODEL_NAMES, "auto"):
+        raise ValueError(
+            f"proxy_model must be None, 'auto' or one of {list(MODEL_NAMES)}, got "
+            f"{cfg.proxy_model!r}"
+        )
+    pe = cfg.proxy_epochs
+    if pe is not None and (isinstance(pe, bool) or not isinstance(pe, (int, np.integer)) or pe < 1):
+        raise ValueError(f"proxy_epochs must be None or a positive integer, got {pe!r}")
+    if cfg.uses_proxy and cfg.ceal_delta0 is not None:
+        raise ValueError(
+            "CEAL (ceal_delta0) and selection via proxy (proxy_model / proxy_epochs) cannot "
+            "be combined; turn one of them off"
+        )
+    if cfg.predictor == "split-head":
+        name = _selector_model_name(cfg, data)
+        if not name.startswith("split-head"):
+            which = "proxy_model" if cfg.uses_proxy else "model"
+            raise ValueError(
+                f"predictor='split-head' needs a split-head model, got {which}={name!r}; "
+                "use 'split-head-mlp'"
+            )
+
+
+def _selector_model_name(cfg: SimulationConfig, data: Dataset) -> str:
+    """Name of the model that selects: the proxy's if there is one, else the target's."""
+    if cfg.uses_proxy and cfg.proxy_model is not None:
+        return _resolve_model_name(cfg.proxy_model, data)
+    return _resolve_model_name(cfg.model, data)
+
+
+def _model_kwargs(name: str, cfg: SimulationConfig) -> dict[str, Any]:
+    return {"n_heads": cfg.ensemble_size} if name.startswith("split-head") else {}
 
 
 ProgressFn = Callable[[str, int, RoundRecord, int], None]
@@ -362,12 +474,25 @@ def run_simulation(
             pool.label(np.asarray(rec.selected), y[rec.selected])
     n_rounds_total = 1 + -(-(config.budget - config.initial_size) // config.batch_size)
 
+    shape = tuple(data.input_shape)
+
+    def build(name: str, *key: int) -> torch.nn.Module:
+        return make_model(
+            name, input_shape=shape, n_classes=n_classes, generator=_torch_gen(seed, *key),
+            **_model_kwargs(name, config),
+        )
+
+    use_proxy = config.uses_proxy and bool(strat.needs & _MODEL_NEEDS)
+    proxy_name = _selector_model_name(config, data)
+    proxy_train = (
+        dataclasses.replace(config.train, epochs=config.proxy_epochs)
+        if config.proxy_epochs is not None
+        else config.train
+    )
+
     model: torch.nn.Module | None = None
     if config.warm_start and result.rounds and weights is not None and weights.exists():
-        model = make_model(
-            model_name, input_shape=tuple(data.input_shape), n_classes=n_classes,
-            generator=_torch_gen(seed, _MODEL_INIT),
-        )
+        model = build(model_name, _MODEL_INIT)
         model.load_state_dict(torch.load(weights, weights_only=True))
 
     while not result.finished:
@@ -375,10 +500,7 @@ def run_simulation(
         labeled = pool.labeled_indices()
         t0 = time.perf_counter()
         if model is None or not config.warm_start:
-            model = make_model(
-                model_name, input_shape=tuple(data.input_shape), n_classes=n_classes,
-                generator=_torch_gen(seed, _MODEL_INIT),
-            )
+            model = build(model_name, _MODEL_INIT)
         remaining = config.budget - pool.n_labeled
         # Candidates depend only on the pool and the seed: drawn before training so that
         # training can record predictions on them (label dispersion) and CEAL can use them.
@@ -390,23 +512,40 @@ def run_simulation(
         recorder = None
         if remaining > 0 and "training_predictions" in strat.needs:
             recorder = PredictionRecorder(X[cand], device=config.device)
+        X_lab, y_lab = X[labeled], torch.as_tensor(y[labeled])
+        target_cbs = [recorder] if recorder is not None and not use_proxy else []
         members = _train_round(
-            model, X[labeled], torch.as_tensor(y[labeled]), config,
-            _rng(seed, _TRAIN, rnd), [recorder] if recorder is not None else [],
+            model, X_lab, y_lab, config, _rng(seed, _TRAIN, rnd), target_cbs,
+            predictor="auto" if use_proxy else config.predictor,
+            new_member=lambda m: build(model_name, _MODEL_INIT, _MEMBER, m),
         )
         n_pseudo, pseudo_acc = 0, None
         if config.ceal_delta0 is not None and cand.size:
             n_pseudo, pseudo_acc, ceal_members = _ceal_round(
                 model, X, y, labeled, cand, config, rnd, _rng(seed, _TRAIN, rnd, _CEAL),
-                recorder,
+                recorder, lambda m: build(model_name, _MODEL_INIT, _MEMBER, m),
             )
             members = ceal_members if ceal_members is not None else members
         t_train = time.perf_counter() - t0
         acc, nll = evaluate(model, X_test, y_test, device=config.device)
 
         selected: list[int] = []
-        t_pred = t_sel = 0.0
+        t_pred = t_sel = t_proxy = 0.0
+        proxy_acc: float | None = None
         if remaining > 0:
+            sel_model, sel_members = model, members
+            if use_proxy:
+                tp = time.perf_counter()
+                proxy = build(proxy_name, _PROXY)
+                sel_members = _train_round(
+                    proxy, X_lab, y_lab, config, _rng(seed, _TRAIN, rnd, _PROXY),
+                    [recorder] if recorder is not None else [], predictor=config.predictor,
+                    new_member=lambda m: build(proxy_name, _PROXY, _MEMBER, m),
+                    train=proxy_train,
+                )
+                sel_model = proxy
+                t_proxy = time.perf_counter() - tp
+                proxy_acc = float(evaluate(proxy, X_test, y_test, device=config.device)[0])
             b = min(config.batch_size, remaining)
             positions = cand
             exclude = None
@@ -417,18 +556,13 @@ def run_simulation(
             probs = emb = None
             extra: dict[str, Any] = {}
             if "probs" in strat.needs:
-                if members is not None:
-                    probs = ensemble_predict(members, X[positions], device=config.device)
-                else:
-                    probs = predictive_samples(
-                        model, X[positions], k=config.mc_samples, device=config.device,
-                        generator=_torch_gen(seed, _PREDICT, rnd),
-                        consistent=config.predictor == "consistent-dropout",
-                    )
+                probs = _selection_probs(
+                    sel_model, sel_members, X[positions], config, _torch_gen(seed, _PREDICT, rnd)
+                )
             if "embeddings" in strat.needs:
                 emb = extract_embeddings(
-                    model, X[positions], device=config.device,
-                    layer=getattr(model, "embedding_layer", None),
+                    sel_model, X[positions], device=config.device,
+                    layer=getattr(sel_model, "embedding_layer", None),
                 )
             if "training_predictions" in strat.needs:
                 assert recorder is not None
@@ -438,7 +572,13 @@ def run_simulation(
                     preds = np.concatenate([preds, pad], axis=1)
                 extra["training_predictions"] = preds
             if "model_scores" in strat.needs:
-                extra["model_scores"] = _model_scores(model, X[positions], config, strat.name)
+                extra["model_scores"] = _model_scores(
+                    sel_model, X[positions], config, strat.name
+                )
+            if "inputs" in strat.needs:
+                extra["inputs"] = X[positions]
+                extra["labeled_inputs"] = X[labeled]
+                extra["device"] = config.device
             t_pred = time.perf_counter() - t1
             t2 = time.perf_counter()
             sel = strat.select(
@@ -456,6 +596,7 @@ def run_simulation(
             selected=[int(i) for i in selected], batch_class_counts=[int(c) for c in counts],
             seconds_train=t_train, seconds_predict=t_pred, seconds_select=t_sel,
             pseudo_labels=int(n_pseudo), pseudo_label_accuracy=pseudo_acc,
+            seconds_proxy_train=t_proxy, proxy_test_accuracy=proxy_acc,
         )
         result.rounds.append(rec)
         result.finished = not selected
@@ -475,19 +616,61 @@ def _train_round(
     config: SimulationConfig,
     rng: np.random.Generator,
     callbacks: list[Any],
+    *,
+    predictor: str,
+    new_member: Callable[[int], torch.nn.Module],
+    train: TrainConfig | None = None,
 ) -> list[torch.nn.Module] | None:
-    """Train the round's model; return the snapshot members for ``predictor="snapshot"``."""
-    if config.predictor == "snapshot":
-        if callbacks:
-            raise LabelwiseError(
-                "predictor='snapshot' cannot record training predictions; use another "
-                "predictor with this strategy"
-            )
-        return train_snapshot_ensemble(
-            model, X, y, n_snapshots=config.mc_samples, config=config.train, rng=rng
+    """Train the round's model as ``predictor`` asks; return the members of an ensemble
+    predictor (member 0 / the last snapshot is ``model``), None for a single network.
+
+    ``new_member(m)`` builds the freshly initialised member ``m >= 1`` of ``"ensemble"`` /
+    ``"stochastic-ensemble"``; ``train`` overrides ``config.train`` (the proxy's epochs).
+    """
+    tcfg = config.train if train is None else train
+    if predictor in _MEMBER_PREDICTORS and callbacks:
+        raise LabelwiseError(
+            f"predictor={predictor!r} cannot record training predictions; use another "
+            "predictor with this strategy"
         )
-    train_classifier(model, X, y, config=config.train, rng=rng, callbacks=callbacks)
+    if predictor == "snapshot":
+        return train_snapshot_ensemble(
+            model, X, y, n_snapshots=config.mc_samples, config=tcfg, rng=rng
+        )
+    if predictor in ("ensemble", "stochastic-ensemble"):
+        members = [model] + [new_member(m) for m in range(1, config.ensemble_size)]
+        return train_ensemble(members, X, y, config=tcfg, rng=rng)
+    if predictor == "diverse-ensemble":
+        warmup = config.ensemble_warmup_epochs or max(1, tcfg.epochs // 5)
+        return train_diverse_ensemble(
+            model, X, y, n_members=config.ensemble_size, warmup_epochs=min(warmup, tcfg.epochs - 1),
+            config=tcfg, rng=rng,
+        )
+    train_classifier(model, X, y, config=tcfg, rng=rng, callbacks=callbacks)
     return None
+
+
+def _selection_probs(
+    model: torch.nn.Module,
+    members: list[torch.nn.Module] | None,
+    X: torch.Tensor,
+    config: SimulationConfig,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Predictive samples ``[N, K, C]`` of the selecting model under ``config.predictor``."""
+    if config.predictor == "stochastic-ensemble":
+        assert members is not None
+        return stochastic_ensemble_predict(
+            members, X, k=config.mc_samples, device=config.device, generator=generator
+        )
+    if members is not None:
+        return ensemble_predict(members, X, device=config.device)
+    if config.predictor == "split-head":
+        return split_head_predict(model, X, device=config.device)
+    return predictive_samples(
+        model, X, k=config.mc_samples, device=config.device, generator=generator,
+        consistent=config.predictor == "consistent-dropout",
+    )
 
 
 def _ceal_round(
@@ -500,11 +683,12 @@ def _ceal_round(
     rnd: int,
     rng: np.random.Generator,
     recorder: PredictionRecorder | None,
+    new_member: Callable[[int], torch.nn.Module],
 ) -> tuple[int, float | None, list[torch.nn.Module] | None]:
     """CEAL (Wang et al. 2017): pseudo-label confident candidates, continue training.
 
     Returns the number of pseudo-labels, their accuracy against the oracle (None if 0) and
-    the new snapshot members (``predictor="snapshot"``; None otherwise or if untrained).
+    the new members of an ensemble predictor (None otherwise or if untrained).
     The pseudo-labels exist only in this function: the pool is never touched.
     """
     assert config.ceal_delta0 is not None
@@ -521,7 +705,8 @@ def _ceal_round(
     X_aug = torch.cat([X[labeled], X[items]])
     y_aug = torch.as_tensor(np.concatenate([y[labeled], pseudo]))
     members = _train_round(
-        model, X_aug, y_aug, config, rng, [recorder] if recorder is not None else []
+        model, X_aug, y_aug, config, rng, [recorder] if recorder is not None else [],
+        predictor=config.predictor, new_member=new_member,
     )
     return int(items.size), float((pseudo == y[items]).mean()), members
 
@@ -529,6 +714,107 @@ def _ceal_round(
 def ceal_threshold(delta0: float, decay: float, round_index: int) -> float:
     """CEAL's entropy threshold ``delta_t = delta0 - decay * t`` of round ``t`` (nats)."""
     return float(delta0) - float(decay) * int(round_index)
+
+
+def selection_seconds(run: RunResult) -> float:
+    """Seconds a run spent choosing its batches (Coleman et al. 2020's selection time).
+
+    Sum over the rounds that selected of: training the selecting model (the proxy's
+    ``seconds_proxy_train`` when the run used a proxy, else the target's
+    ``seconds_train``), computing its predictions (``seconds_predict``) and the strategy
+    (``seconds_select``). The last round, which only trains and evaluates the target, does
+    not count.
+    """
+    proxy = SimulationConfig.from_dict(run.config).uses_proxy
+    total = 0.0
+    for r in run.rounds:
+        if not r.selected:
+            continue
+        total += (r.seconds_proxy_train if proxy else r.seconds_train)
+        total += r.seconds_predict + r.seconds_select
+    return total
+
+
+@dataclass(frozen=True)
+class ProxyComparison:
+    """Selection via proxy against the same run without proxy (Coleman et al. 2020).
+
+    Attributes
+    ----------
+    strategy, dataset : str
+    seed : int
+    selection_seconds, proxy_selection_seconds : float
+        :func:`selection_seconds` of the baseline and of the proxy run.
+    seconds_saved : float
+        ``selection_seconds - proxy_selection_seconds`` (negative: the proxy was slower).
+    speedup : float
+        ``selection_seconds / proxy_selection_seconds`` (inf if the latter is 0).
+    final_accuracy, proxy_final_accuracy : float
+        The *target* model's test accuracy at the end of each run.
+    accuracy_lost : float
+        ``final_accuracy - proxy_final_accuracy`` (negative: the proxy run did better).
+    mean_accuracy_lost : float
+        Mean over the rounds of the per-round target accuracy difference (same label
+        counts in both runs).
+    """
+
+    strategy: str
+    dataset: str
+    seed: int
+    selection_seconds: float
+    proxy_selection_seconds: float
+    seconds_saved: float
+    speedup: float
+    final_accuracy: float
+    proxy_final_accuracy: float
+    accuracy_lost: float
+    mean_accuracy_lost: float
+
+
+def compare_proxy(baseline: RunResult, proxy: RunResult) -> ProxyComparison:
+    """Selection time saved and target accuracy lost by selecting with a proxy.
+
+    Parameters
+    ----------
+    baseline : RunResult
+        A run without proxy.
+    proxy : RunResult
+        The same strategy, seed and dataset with ``proxy_model`` / ``proxy_epochs`` set.
+
+    Returns
+    -------
+    ProxyComparison
+
+    Raises
+    ------
+    LabelwiseError
+        The runs differ in strategy, seed, dataset or label counts per round, the baseline
+        used a proxy or the proxy run did not.
+    """
+    for attr in ("strategy", "seed", "dataset"):
+        a, b = getattr(baseline, attr), getattr(proxy, attr)
+        if a != b:
+            raise LabelwiseError(f"baseline and proxy runs differ in {attr}: {a!r} vs {b!r}")
+    if SimulationConfig.from_dict(baseline.config).uses_proxy:
+        raise LabelwiseError("baseline used a proxy; pass the run without proxy_model/proxy_epochs")
+    if not SimulationConfig.from_dict(proxy.config).uses_proxy:
+        raise LabelwiseError("proxy run has neither proxy_model nor proxy_epochs set")
+    if not baseline.rounds or baseline.labels.tolist() != proxy.labels.tolist():
+        raise LabelwiseError(
+            f"the runs must evaluate at the same label counts, got {baseline.labels.tolist()} "
+            f"and {proxy.labels.tolist()}"
+        )
+    base_s, prox_s = selection_seconds(baseline), selection_seconds(proxy)
+    acc_b, acc_p = baseline.accuracy, proxy.accuracy
+    return ProxyComparison(
+        strategy=baseline.strategy, dataset=baseline.dataset, seed=baseline.seed,
+        selection_seconds=base_s, proxy_selection_seconds=prox_s,
+        seconds_saved=base_s - prox_s,
+        speedup=base_s / prox_s if prox_s > 0 else float("inf"),
+        final_accuracy=float(acc_b[-1]), proxy_final_accuracy=float(acc_p[-1]),
+        accuracy_lost=float(acc_b[-1] - acc_p[-1]),
+        mean_accuracy_lost=float(np.mean(acc_b - acc_p)),
+    )
 
 
 def _model_scores(

@@ -36,6 +36,7 @@ __all__ = [
 SelectFn = Callable[..., Selection]
 
 _NEEDS = frozenset({"probs", "embeddings", "labeled", "training_predictions", "model_scores"})
+_NEEDS = _NEEDS | {"inputs"}  # inputs=[N, ...] + labeled_inputs=[N_l, ...] raw inputs (VAAL)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,9 @@ def _kwargs(s: Strategy, probs: np.ndarray, emb: np.ndarray) -> dict:
         kw["training_predictions"] = extra.integers(0, C, size=(5, N)).astype(np.int8)
     if "model_scores" in s.needs:  # [N] model-computed scores (e.g. predicted loss)
         kw["model_scores"] = extra.normal(size=N).astype(np.float32)
+    if "inputs" in s.needs:  # raw inputs [N, ...] of the candidates and [N_l, ...] labeled
+        kw["inputs"] = extra.normal(size=(N, 5)).astype(np.float32)
+        kw["labeled_inputs"] = extra.normal(size=(10, 5)).astype(np.float32)
     return kw
 
 

@@ -15,6 +15,10 @@
   (Toneva et al. 2019; Bengar et al. 2021).
 - :func:`train_snapshot_ensemble` (Huang et al. 2017).
 - :class:`LearningLossNet`, :func:`loss_ranking_loss` (Yoo & Kweon 2019).
+- :func:`train_ensemble`, :func:`train_diverse_ensemble`, :class:`SplitHeadMLP`,
+  :func:`split_head_predict`, :func:`stochastic_ensemble_predict` (Beluch et al. 2018).
+- :func:`vaal_scores`, :func:`train_vaal`, :class:`VAALConfig`, :func:`gaussian_kl`
+  (Sinha et al. 2019).
 """
 
 from labelwise.models.bayes_by_backprop import (
@@ -22,6 +26,7 @@ from labelwise.models.bayes_by_backprop import (
     BayesConv2d,
     BayesLinear,
     BayesMLP,
+    ScaleMixturePrior,
     bayes_kl,
     bayes_predict,
     has_bayes_layers,
@@ -32,6 +37,13 @@ from labelwise.models.egl import expected_gradient_length
 from labelwise.models.embeddings import extract_embeddings, predict_with_embeddings
 from labelwise.models.ensemble import ensemble_predict
 from labelwise.models.forgetting import PredictionRecorder, forgetting_counts, label_dispersion
+from labelwise.models.implicit_ensembles import (
+    SplitHeadMLP,
+    split_head_predict,
+    stochastic_ensemble_predict,
+    train_diverse_ensemble,
+    train_ensemble,
+)
 from labelwise.models.learning_loss import (
     LearningLossNet,
     LossPredictionModule,
@@ -49,6 +61,7 @@ from labelwise.models.training import (
     predict_proba,
     train_classifier,
 )
+from labelwise.models.vaal import VAALConfig, VAALResult, gaussian_kl, train_vaal, vaal_scores
 
 __all__ = [
     "DROPOUT_TYPES",
@@ -62,8 +75,12 @@ __all__ = [
     "LearningLossNet",
     "LossPredictionModule",
     "PredictionRecorder",
+    "ScaleMixturePrior",
+    "SplitHeadMLP",
     "TrainConfig",
     "TrainResult",
+    "VAALConfig",
+    "VAALResult",
     "bayes_kl",
     "bayes_predict",
     "committee_predict",
@@ -76,6 +93,7 @@ __all__ = [
     "extract_embeddings",
     "find_trunk_head",
     "forgetting_counts",
+    "gaussian_kl",
     "has_bayes_layers",
     "init_parameters",
     "label_dispersion",
@@ -86,7 +104,13 @@ __all__ = [
     "predict_with_embeddings",
     "predictive_samples",
     "seeded_dropout",
+    "split_head_predict",
+    "stochastic_ensemble_predict",
     "train_classifier",
+    "train_diverse_ensemble",
+    "train_ensemble",
     "train_snapshot_ensemble",
+    "train_vaal",
+    "vaal_scores",
     "weight_sampling",
 ]

@@ -8,10 +8,16 @@ variational free energy per training item::
 
     mean_batch CE(f_w(x), y) + KL(q || p) / N_train
 
-with one weight sample per minibatch. The prior is ``p(w) = N(0, prior_sigma^2)``, for which
-the KL divergence is analytic (the paper's scale-mixture prior is not implemented):
+with one weight sample per minibatch. The default prior is ``p(w) = N(0, prior_sigma^2)``,
+for which the KL divergence is analytic:
 
     KL = sum_i log(prior_sigma / sigma_i) + (sigma_i^2 + mu_i^2) / (2 prior_sigma^2) - 1/2.
+
+With ``prior=ScaleMixturePrior(pi, sigma1, sigma2)`` (the paper's eq. 7,
+``p(w) = pi N(0, sigma1^2) + (1 - pi) N(0, sigma2^2)``) the KL divergence has no closed form;
+as in the paper (eq. 2 and sec. 3.2) it is estimated by Monte Carlo from the weights of the
+forward pass, ``sum_i log q(w_i) - log p(w_i)``: one sample per minibatch, unbiased, with
+gradients through ``mu``, ``rho`` and the reparameterised ``w``.
 
 **Randomness.** Weights are sampled only inside :func:`weight_sampling`, from the
 ``torch.Generator`` it is given (never from torch's global RNG). Outside the context a layer
@@ -32,6 +38,7 @@ import itertools
 import math
 import numbers
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -56,6 +63,7 @@ __all__ = [
     "BayesLayer",
     "BayesLinear",
     "BayesMLP",
+    "ScaleMixturePrior",
     "bayes_kl",
     "bayes_predict",
     "has_bayes_layers",
@@ -77,6 +85,47 @@ def _positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
+@dataclass(frozen=True)
+class ScaleMixturePrior:
+    """``p(w) = pi N(0, sigma1^2) + (1 - pi) N(0, sigma2^2)`` per weight (Blundell et al. 2015).
+
+    Parameters
+    ----------
+    pi : float, default 0.5
+        Weight of the first component, in ``(0, 1]``.
+    sigma1 : float, default 1.0
+        The wide component (the paper searches ``-log sigma1`` in {0, 1, 2}).
+    sigma2 : float, default exp(-6)
+        The narrow component, ``sigma2 << sigma1`` (``-log sigma2`` in {6, 7, 8}).
+    """
+
+    pi: float = 0.5
+    sigma1: float = 1.0
+    sigma2: float = math.exp(-6.0)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.pi, numbers.Real) or not 0.0 < float(self.pi) <= 1.0:
+            raise ValueError(f"ScaleMixturePrior.pi must be in (0, 1], got {self.pi!r}")
+        for name in ("sigma1", "sigma2"):
+            v = getattr(self, name)
+            if not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:
+                raise ValueError(f"ScaleMixturePrior.{name} must be a finite number > 0, got {v!r}")
+
+    def log_prob(self, w: torch.Tensor) -> torch.Tensor:
+        """Element-wise ``log p(w)`` (same shape as ``w``)."""
+        half_log_2pi = 0.5 * math.log(2.0 * math.pi)
+
+        def log_normal(s: float) -> torch.Tensor:
+            return -half_log_2pi - math.log(s) - w.pow(2) / (2.0 * s * s)
+
+        if self.pi == 1.0:
+            return log_normal(self.sigma1)
+        return torch.logaddexp(
+            math.log(self.pi) + log_normal(self.sigma1),
+            math.log1p(-self.pi) + log_normal(self.sigma2),
+        )
+
+
 class BayesLayer(nn.Module):
     """Base class: Gaussian posterior over a weight tensor and an optional bias.
 
@@ -94,6 +143,9 @@ class BayesLayer(nn.Module):
         Initial ``rho`` of every weight (``sigma = softplus(-5) ~ 0.0067``).
     generator : torch.Generator, optional
         Initialises ``mu`` and sets the device; None = fresh entropy.
+    prior : ScaleMixturePrior, optional
+        Replaces the Gaussian prior (``prior_sigma`` is then unused); the KL divergence is
+        then a Monte Carlo estimate from the last weight sample (see the module notes).
     """
 
     prior_sigma: float
@@ -111,8 +163,16 @@ class BayesLayer(nn.Module):
         prior_sigma: float,
         rho_init: float,
         generator: torch.Generator | None,
+        prior: ScaleMixturePrior | None = None,
     ) -> None:
         super().__init__()
+        if prior is not None and not isinstance(prior, ScaleMixturePrior):
+            raise TypeError(
+                f"prior must be a ScaleMixturePrior or None (Gaussian N(0, prior_sigma^2)), "
+                f"got {type(prior).__name__}"
+            )
+        self.prior = prior
+        self._last_sample: dict[str, torch.Tensor] | None = None
         if not isinstance(prior_sigma, numbers.Real) or not float(prior_sigma) > 0:
             raise ValueError(f"prior_sigma must be a number > 0, got {prior_sigma!r}")
         if not isinstance(rho_init, numbers.Real) or not math.isfinite(float(rho_init)):
@@ -171,10 +231,25 @@ class BayesLayer(nn.Module):
             drawn[name] = m + F.softplus(r) * eps.to(device=m.device, dtype=m.dtype)
         if self._fixed is not None:
             self._fixed.update({k: v.detach() for k, v in drawn.items()})
+        if self.prior is not None:
+            self._last_sample = drawn  # for the Monte Carlo KL of this forward pass
         return drawn["weight"], drawn.get("bias")
 
     def kl_divergence(self) -> torch.Tensor:
-        """Analytic ``KL(q || p)`` summed over the layer's weights and biases (a scalar)."""
+        """``KL(q || p)`` summed over the layer's weights and biases (a scalar).
+
+        Gaussian prior: the closed form. :class:`ScaleMixturePrior`: the one-sample Monte
+        Carlo estimate ``sum log q(w) - log p(w)`` at the weights drawn by the last forward
+        pass inside :func:`weight_sampling` (the sample is consumed: each forward pass
+        gives one estimate).
+
+        Raises
+        ------
+        RuntimeError
+            Scale-mixture prior and no weight sample since the last call.
+        """
+        if self.prior is not None:
+            return self._monte_carlo_kl(self.prior)
         s0 = self.prior_sigma
         total = self.weight_mu.new_zeros(())
         for _, m, r in self._pairs():
@@ -185,6 +260,25 @@ class BayesLayer(nn.Module):
         return total
 
 
+    def _monte_carlo_kl(self, prior: ScaleMixturePrior) -> torch.Tensor:
+        sample, self._last_sample = self._last_sample, None
+        if sample is None:
+            raise RuntimeError(
+                f"{type(self).__name__} with a scale-mixture prior estimates KL(q || p) from "
+                "the weights of a forward pass; run a forward pass inside "
+                "labelwise.models.weight_sampling(model, generator) first (train_classifier "
+                "does this for every minibatch)"
+            )
+        half_log_2pi = 0.5 * math.log(2.0 * math.pi)
+        total = self.weight_mu.new_zeros(())
+        for name, m, r in self._pairs():
+            w = sample[name]
+            sigma = F.softplus(r)
+            log_q = -half_log_2pi - torch.log(sigma) - (w - m).pow(2) / (2.0 * sigma.pow(2))
+            total = total + (log_q - prior.log_prob(w)).sum()
+        return total
+
+
 class BayesLinear(BayesLayer):
     """``y = x W^T + b`` with Gaussian posteriors over ``W`` [out, in] and ``b`` [out].
 
@@ -192,7 +286,7 @@ class BayesLinear(BayesLayer):
     ----------
     in_features, out_features : int
     bias : bool, default True
-    prior_sigma, rho_init, generator
+    prior_sigma, rho_init, generator, prior
         See :class:`BayesLayer`.
     """
 
@@ -205,12 +299,13 @@ class BayesLinear(BayesLayer):
         prior_sigma: float = 1.0,
         rho_init: float = -5.0,
         generator: torch.Generator | None = None,
+        prior: ScaleMixturePrior | None = None,
     ) -> None:
         self.in_features = _positive_int(in_features, "in_features")
         self.out_features = _positive_int(out_features, "out_features")
         super().__init__(
             (self.out_features, self.in_features), self.in_features, bias, prior_sigma,
-            rho_init, generator,
+            rho_init, generator, prior,
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -233,7 +328,7 @@ class BayesConv2d(BayesLayer):
     in_channels, out_channels, kernel_size : int
     stride, padding : int, default 1, 0
     bias : bool, default True
-    prior_sigma, rho_init, generator
+    prior_sigma, rho_init, generator, prior
         See :class:`BayesLayer`.
     """
 
@@ -249,6 +344,7 @@ class BayesConv2d(BayesLayer):
         prior_sigma: float = 1.0,
         rho_init: float = -5.0,
         generator: torch.Generator | None = None,
+        prior: ScaleMixturePrior | None = None,
     ) -> None:
         self.in_channels = _positive_int(in_channels, "in_channels")
         self.out_channels = _positive_int(out_channels, "out_channels")
@@ -260,7 +356,7 @@ class BayesConv2d(BayesLayer):
         ks = self.kernel_size
         super().__init__(
             (self.out_channels, self.in_channels, ks, ks), self.in_channels * ks * ks, bias,
-            prior_sigma, rho_init, generator,
+            prior_sigma, rho_init, generator, prior,
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -340,6 +436,7 @@ def weight_sampling(
         for layer in layers:
             layer._generator = None
             layer._fixed = None
+            layer._last_sample = None
 
 
 class _BayesModel(nn.Module):
@@ -370,6 +467,8 @@ class BayesMLP(_BayesModel):
     prior_sigma : float, default 1.0
     rho_init : float, default -5.0
     generator : torch.Generator, optional
+    prior : ScaleMixturePrior, optional
+        The paper's scale-mixture prior instead of ``N(0, prior_sigma^2)``.
 
     Attributes
     ----------
@@ -388,6 +487,7 @@ class BayesMLP(_BayesModel):
         prior_sigma: float = 1.0,
         rho_init: float = -5.0,
         generator: torch.Generator | None = None,
+        prior: ScaleMixturePrior | None = None,
     ) -> None:
         super().__init__()
         g = _check_generator(generator)
@@ -395,7 +495,9 @@ class BayesMLP(_BayesModel):
         widths += [_positive_int(h, "hidden[i]") for h in hidden]
         if len(widths) < 2:
             raise ValueError("hidden must list at least one layer width, got ()")
-        kw: dict[str, Any] = {"prior_sigma": prior_sigma, "rho_init": rho_init, "generator": g}
+        kw: dict[str, Any] = {
+            "prior_sigma": prior_sigma, "rho_init": rho_init, "generator": g, "prior": prior,
+        }
         layers: list[nn.Module] = [nn.Flatten()]
         for a, b in itertools.pairwise(widths):
             layers += [BayesLinear(a, b, **kw), nn.ReLU()]
@@ -418,7 +520,7 @@ class BayesCNN(_BayesModel):
     n_classes : int, default 10
     in_channels : int, default 1
     image_size : int, default 28
-    prior_sigma, rho_init, generator
+    prior_sigma, rho_init, generator, prior
         See :class:`BayesLayer`.
     """
 
@@ -431,6 +533,7 @@ class BayesCNN(_BayesModel):
         prior_sigma: float = 1.0,
         rho_init: float = -5.0,
         generator: torch.Generator | None = None,
+        prior: ScaleMixturePrior | None = None,
     ) -> None:
         super().__init__()
         g = _check_generator(generator)
@@ -438,7 +541,9 @@ class BayesCNN(_BayesModel):
         if image_size < 8:
             raise ValueError(f"image_size must be >= 8, got {image_size}")
         side = (image_size - 6) // 2
-        kw: dict[str, Any] = {"prior_sigma": prior_sigma, "rho_init": rho_init, "generator": g}
+        kw: dict[str, Any] = {
+            "prior_sigma": prior_sigma, "rho_init": rho_init, "generator": g, "prior": prior,
+        }
         self.trunk = nn.Sequential(
             ImageShape(_positive_int(in_channels, "in_channels"), image_size),
             BayesConv2d(in_channels, 32, 4, **kw),

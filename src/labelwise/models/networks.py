@@ -308,6 +308,21 @@ def _make_bbb_cnn(
     )
 
 
+def _with_mixture_prior(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """The same Bayes network with the scale-mixture prior (Monte Carlo KL)."""
+
+    def make(
+        input_shape: tuple[int, ...], n_classes: int, generator: torch.Generator | None,
+        **kw: Any,
+    ) -> nn.Module:
+        from labelwise.models.bayes_by_backprop import ScaleMixturePrior
+
+        kw.setdefault("prior", ScaleMixturePrior())
+        return factory(input_shape, n_classes, generator, **kw)
+
+    return make
+
+
 def _make_learning_loss(kind: str) -> Callable[..., nn.Module]:
     def factory(
         input_shape: tuple[int, ...], n_classes: int, generator: torch.Generator | None,
@@ -320,13 +335,25 @@ def _make_learning_loss(kind: str) -> Callable[..., nn.Module]:
     return factory
 
 
+def _make_split_head_mlp(
+    input_shape: tuple[int, ...], n_classes: int, generator: torch.Generator | None, **kw: Any
+) -> nn.Module:
+    from labelwise.models.implicit_ensembles import SplitHeadMLP
+
+    return SplitHeadMLP(math.prod(input_shape), n_classes, generator=generator, **kw)
+
+
 _FACTORIES: dict[str, Callable[..., nn.Module]] = {
     "gal-cnn": _make_gal_cnn,
     "mlp": _make_mlp,
     "bbb-mlp": _make_bbb_mlp,  # Bayes by backprop (Blundell et al. 2015)
     "bbb-cnn": _make_bbb_cnn,
+    # ... with the paper's scale-mixture prior pi N(0, 1) + (1 - pi) N(0, e^-12), pi = 1/2
+    "bbb-mlp-mixture": _with_mixture_prior(_make_bbb_mlp),
+    "bbb-cnn-mixture": _with_mixture_prior(_make_bbb_cnn),
     "ll-mlp": _make_learning_loss("ll-mlp"),  # learning loss (Yoo & Kweon 2019)
     "ll-cnn": _make_learning_loss("ll-cnn"),
+    "split-head-mlp": _make_split_head_mlp,  # one trunk, n_heads heads (Beluch et al. 2018)
 }
 
 #: Names accepted by :func:`make_model`.
@@ -345,9 +372,14 @@ def make_model(
 
     Parameters
     ----------
-    name : {"gal-cnn", "mlp", "bbb-mlp", "bbb-cnn", "ll-mlp", "ll-cnn"}
-        ``bbb-*``: Bayes-by-backprop networks (:mod:`labelwise.models.bayes_by_backprop`);
-        ``ll-*``: with a loss-prediction module (:mod:`labelwise.models.learning_loss`).
+    name : str
+        One of :data:`MODEL_NAMES`: ``"gal-cnn"``, ``"mlp"``, ``"bbb-mlp"``, ``"bbb-cnn"``,
+        ``"bbb-mlp-mixture"``, ``"bbb-cnn-mixture"``, ``"ll-mlp"``, ``"ll-cnn"``,
+        ``"split-head-mlp"``.
+        ``bbb-*``: Bayes-by-backprop networks (:mod:`labelwise.models.bayes_by_backprop`),
+        ``*-mixture`` with the scale-mixture prior (:class:`~labelwise.models.ScaleMixturePrior`);
+        ``ll-*``: with a loss-prediction module (:mod:`labelwise.models.learning_loss`);
+        ``split-head-mlp``: :class:`~labelwise.models.SplitHeadMLP` (``n_heads=M``).
     input_shape : sequence of int
         Shape of one input item without the batch axis: ``(C, S, S)`` or ``(S, S)`` for
         ``"gal-cnn"``; anything for ``"mlp"`` (flattened).
