@@ -38,6 +38,12 @@ def _fail(msg: str) -> "typer.Exit":
     return typer.Exit(code=2)
 
 
+def _model_names() -> list[str]:
+    from labelwise.models import MODEL_NAMES
+
+    return list(MODEL_NAMES)
+
+
 def _split_names(values: List[str]) -> list[str]:
     names: list[str] = []
     for v in values:
@@ -166,8 +172,8 @@ def simulate_cmd(
     ),
     model: str = typer.Option(
         "auto", "--model",
-        help="'auto' (gal-cnn for images, mlp for vectors) or a make_model name: gal-cnn, mlp, "
-        "bbb-mlp, bbb-cnn, ll-mlp, ll-cnn, ...",
+        help="'auto' (gal-cnn for images, mlp for vectors) or a make_model name: "
+        + ", ".join(_model_names()),
     ),
     epochs: int = typer.Option(50, "--epochs", help="Max training epochs per round."),
     weight_decay: float = typer.Option(0.0, "--weight-decay", help="L2 weight decay."),
@@ -177,8 +183,16 @@ def simulate_cmd(
     predictor: str = typer.Option(
         "auto", "--predictor",
         help="Where samples come from: auto (MC dropout / Bayes weights), consistent-dropout, "
-        "snapshot, ... (see SimulationConfig.predictor).",
+        "snapshot, ensemble, diverse-ensemble, split-head, stochastic-ensemble.",
     ),
+    ensemble_size: int = typer.Option(5, "--ensemble-size", help="Members / heads M of ensemble predictors."),
+    ensemble_warmup_epochs: Optional[int] = typer.Option(
+        None, "--ensemble-warmup-epochs", help="Shared warm-up of diverse-ensemble (default epochs // 5)."
+    ),
+    proxy_model: Optional[str] = typer.Option(
+        None, "--proxy-model", help="Select with this smaller model (selection via proxy); --model is the target."
+    ),
+    proxy_epochs: Optional[int] = typer.Option(None, "--proxy-epochs", help="Training epochs of the proxy."),
     ceal_delta0: Optional[float] = typer.Option(
         None, "--ceal-delta0", help="CEAL: pseudo-label items with entropy below this (off by default)."
     ),
@@ -210,6 +224,8 @@ def simulate_cmd(
             initial=initial,  # type: ignore[arg-type]
             model=model, mc_samples=mc_samples, pool_subset=pool_subset, warm_start=warm_start,
             predictor=predictor, ceal_delta0=ceal_delta0, ceal_decay=ceal_decay,
+            ensemble_size=ensemble_size, ensemble_warmup_epochs=ensemble_warmup_epochs,
+            proxy_model=proxy_model, proxy_epochs=proxy_epochs,
             train=TrainConfig(
                 epochs=epochs, weight_decay=weight_decay, lr=lr, batch_size=train_batch_size
             ),
