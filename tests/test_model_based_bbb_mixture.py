@@ -18,10 +18,7 @@ from labelwise.models import (
     train_classifier,
     weight_sampling,
 )
-
-
-def gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+from tests._helpers import gen
 
 
 def test_log_prob_is_the_mixture_density() -> None:

@@ -15,21 +15,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from labelwise.models import MLP, committee_predict, ensemble_predict
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run much faster on one thread on a shared 2-core machine; restored after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
 # --------------------------------------------------------------------------- ensembles
+from tests._helpers import gen
 
 
 def test_ensemble_matches_members_in_eval_mode():

@@ -14,19 +14,7 @@ from labelwise.models import (
     predict_proba,
     predict_with_embeddings,
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run much faster on one thread on a shared 2-core machine; restored after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+from tests._helpers import gen
 
 
 @pytest.fixture()
