@@ -1,0 +1,235 @@
+"""Chunked driver shared by every score: validate and score the pool one chunk at a time.
+
+Why a driver of its own instead of ``check_probs`` followed by a kernel: validating a
+``[N, K, C]`` array is itself several passes over it (finiteness, range, row sums), and for a
+score such as the entropy of the mean those passes cost more than the score. Here each chunk
+is validated *while it is in cache* and scored right after, with the same reductions serving
+both (the row sums and the mean over K come out of one small matrix product).
+
+The fast check is never looser than :func:`labelwise._validation.check_probs`: whenever a
+chunk fails it, or is within rounding distance of a tolerance, ``check_probs`` itself is run
+and decides, so errors (types and messages, with the item index in the whole array) are
+exactly those of ``check_probs``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Optional
+
+import torch
+
+from labelwise._validation import ArrayLike, as_tensor, check_probs, to_output
+from labelwise.errors import LabelwiseError, ShapeError
+from labelwise.scores._kernels import ScoreKernel
+
+__all__ = ["run_score", "default_chunk_rows", "CHUNK_ELEMENTS", "BLOCK_ELEMENTS", "ATOL"]
+
+#: Elements of ``[n, K, C]`` per chunk by default: 2^18 float32 = 1 MiB per buffer, so the
+#: three chunk-sized buffers of a pass stay in L2 cache. Chosen by benchmarks/bench_scores.py.
+CHUNK_ELEMENTS = 1 << 18
+
+#: Elements of the per-block ``[B, C + K]`` statistics: the small per-item operations (top-2,
+#: entropy of the mean, validation of the row sums) run once per block of ~2^20 / (C + K)
+#: items instead of once per chunk, which removes most of the per-operation overhead.
+BLOCK_ELEMENTS = 1 << 20
+
+#: Row-sum tolerance; the same default as ``check_probs``.
+ATOL = 1e-3
+
+#: Above this many columns (C + K) the mean and the row sums are two reductions instead of
+#: one matrix product: the product does 2 (C + K) flops per input element, which beats the
+#: reductions (slow over short axes) only while C + K is small (2x faster at C + K = 30).
+_GEMM_MAX_COLS = 48
+
+
+def default_chunk_rows(k: int, c: int) -> int:
+    """Default number of items per chunk for ``[N, K, C]`` input: ``max(1, 2^18 // (K*C))``."""
+    return max(1, CHUNK_ELEMENTS // (k * c))
+
+
+def _check_chunk_size(chunk_size: Any) -> Optional[int]:
+    if chunk_size is None:
+        return None
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral):
+        raise TypeError(
+            f"chunk_size must be a positive int (items per chunk) or None, got "
+            f"{type(chunk_size).__name__} {chunk_size!r}"
+        )
+    if int(chunk_size) < 1:
+        raise ValueError(
+            f"chunk_size must be >= 1 (items per chunk) or None for the default, got {chunk_size}"
+        )
+    return int(chunk_size)
+
+
+def _structural_tensor(probs: Any, log_probs: Any) -> tuple[torch.Tensor, bool]:
+    """The input as a tensor (no copy) once its kind, rank, axes and dtype are right.
+
+    Any structural problem is reported by ``check_probs`` (it raises before scanning).
+    """
+    if (probs is None) == (log_probs is None):
+        check_probs(probs, log_probs=log_probs, atol=ATOL)  # raises TypeError
+    is_log = log_probs is not None
+    t = as_tensor(log_probs if is_log else probs, "log_probs" if is_log else "probs")
+    if t.ndim != 3 or 0 in t.shape or not torch.is_floating_point(t):
+        if is_log:
+            check_probs(log_probs=t, atol=ATOL)
+        else:
+            check_probs(t, atol=ATOL)
+        raise AssertionError("unreachable: check_probs accepted a malformed array")
+    return t, is_log
+
+
+def _mean_matrix(k: int, c: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``[K*C, C+K]``: ``x.view(n, K*C) @ M`` gives the mean over K and the K row sums."""
+    m = torch.zeros((k, c, c + k), dtype=dtype, device=device)
+    eye = torch.eye(c, dtype=dtype, device=device)
+    m[:, :, :c] = eye / k
+    m[torch.arange(k), :, c + torch.arange(k)] = 1.0
+    return m.view(k * c, c + k)
+
+
+class _Workspace:
+    """Chunk-sized buffers allocated once per call and reused by every chunk."""
+
+    def __init__(self, rows: int, k: int, c: int, dtype: torch.dtype, device: torch.device):
+        self.rows, self.k, self.c, self.dtype, self.device = rows, k, c, dtype, device
+        self._bufs: dict[str, torch.Tensor] = {}
+
+    def get(self, name: str, n: int) -> torch.Tensor:
+        buf = self._bufs.get(name)
+        if buf is None:
+            buf = torch.empty(
+                (self.rows, self.k, self.c), dtype=self.dtype, device=self.device
+            )
+            self._bufs[name] = buf
+        return buf[:n]
+
+
+def _recheck(t: torch.Tensor, is_log: bool, start: int, stop: int) -> None:
+    """Let ``check_probs`` judge rows ``[start, stop)``; raise its error with global indices."""
+    chunk = t[start:stop]
+    try:
+        if is_log:
+            check_probs(log_probs=chunk, atol=ATOL)
+        else:
+            check_probs(chunk, atol=ATOL)
+    except LabelwiseError:
+        # Re-run on the prefix so that the message's item index refers to the whole array
+        # (rows before ``start`` passed the stricter fast check, so the same error is raised).
+        if is_log:
+            check_probs(log_probs=t[:stop], atol=ATOL)
+        else:
+            check_probs(t[:stop], atol=ATOL)
+        raise
+
+
+def run_score(
+    kernel: ScoreKernel,
+    probs: Any,
+    log_probs: Any,
+    chunk_size: Any,
+    *,
+    score_name: str,
+    min_classes: int = 1,
+) -> ArrayLike:
+    """Validate ``probs`` / ``log_probs`` ``[N, K, C]`` and apply ``kernel`` chunk by chunk.
+
+    Returns scores ``[N]`` of the input's kind (numpy or torch), on its device, in float32
+    for float32 / float16 / bfloat16 input and float64 for float64 input.
+
+    Per chunk (``chunk_size`` items, ~2^18 elements by default): one reduction for the
+    validation (min, or max for log-probabilities), one matrix product giving the mean over
+    K and every row sum, and the kernel's inner stage. Per block of chunks: the row-sum check
+    and the kernel's outer stage on ``[B, C]`` data.
+    """
+    rows_arg = _check_chunk_size(chunk_size)
+    t, is_log = _structural_tensor(probs, log_probs)
+    arg = "log_probs" if is_log else "probs"
+    n_items, k, c = (int(s) for s in t.shape)
+    if c < min_classes:
+        raise ShapeError(
+            f"{score_name} needs at least {min_classes} classes, but {arg} has C = {c} "
+            f"(shape {tuple(t.shape)} = [N, K, C])"
+        )
+    cdtype = t.dtype if t.dtype in (torch.float32, torch.float64) else torch.float32
+    device = t.device
+    rows = min(rows_arg or default_chunk_rows(k, c), n_items)
+    width = {0: 0, 1: 1, -1: c}[kernel.inner_width]
+    chunks_per_block = max(1, BLOCK_ELEMENTS // (rows * (c + k + width)))
+    block = min(rows * chunks_per_block, n_items)
+
+    eps = float(torch.finfo(cdtype).eps)
+    # Rounding slack of a row sum over C values in [0, 1 + atol] (plus that of exp for log
+    # input): rows closer than this to the tolerance are re-checked exactly by check_probs.
+    sums_exact = 4.0 * (c + 2) * eps > ATOL / 4  # very large C in float32: sum in float64
+    eps_sums = float(torch.finfo(torch.float64).eps) if sums_exact else eps
+    slack = 4.0 * ((c + 2) * eps_sums + (2 * eps if is_log else 0.0))
+    thr = ATOL - slack
+    fmin = float(torch.finfo(cdtype).min)
+    use_gemm = c + k <= _GEMM_MAX_COLS and not sums_exact
+
+    ws = _Workspace(rows, k, c, cdtype, device)
+    out = torch.empty(n_items, dtype=cdtype, device=device)
+    mmat = _mean_matrix(k, c, cdtype, device) if use_gemm else None
+    if mmat is not None:
+        # One [B, C + K] buffer: the product writes the means and the row sums at once.
+        stats = torch.empty((block, c + k), dtype=cdtype, device=device)
+        pbar_all, sums_all = stats[:, :c], stats[:, c:]
+    else:
+        pbar_all = torch.empty((block, c), dtype=cdtype, device=device)
+        sums_dtype = torch.float64 if sums_exact else cdtype
+        sums_all = torch.empty((block, k), dtype=sums_dtype, device=device)
+    part_all = None
+    if width:
+        part_all = torch.empty((block, width), dtype=cdtype, device=device)
+
+    with torch.no_grad():
+        for b0 in range(0, n_items, block):
+            b1 = min(b0 + block, n_items)
+            extremes: list[torch.Tensor] = []
+            sums_lo: list[torch.Tensor] = []
+            sums_hi: list[torch.Tensor] = []
+            for s0 in range(b0, b1, rows):
+                s1 = min(s0 + rows, b1)
+                n = s1 - s0
+                i0, i1 = s0 - b0, s1 - b0
+                x = t[s0:s1]
+                if x.dtype != cdtype:
+                    x = ws.get("cast", n).copy_(x)
+                lp: Optional[torch.Tensor] = None
+                if is_log:
+                    extremes.append(x.amax())  # NaN propagates; +inf and > 0 fail below
+                    lp = torch.clamp_min(x, fmin, out=ws.get("lp", n))
+                    p = torch.exp(lp, out=ws.get("p", n))
+                else:
+                    # With every value >= 0 and every row sum <= 1 + atol, no value exceeds
+                    # 1 + atol: the min and the row sums are the whole range check.
+                    extremes.append(x.amin())  # NaN propagates
+                    p = x
+                if mmat is not None:
+                    torch.matmul(p.reshape(n, k * c), mmat, out=stats[i0:i1])
+                else:
+                    torch.mean(p, 1, out=pbar_all[i0:i1])
+                    torch.sum(p, -1, dtype=sums_all.dtype, out=sums_all[i0:i1])
+                # Extremes of this chunk's row sums while they are in cache.
+                lo_hi = torch.aminmax(sums_all[i0:i1])
+                sums_lo.append(lo_hi.min)
+                sums_hi.append(lo_hi.max)
+                if kernel.inner is not None and part_all is not None:
+                    part = kernel.inner(p, lp, pbar_all[i0:i1], ws.get("scratch", n))
+                    part_all[i0:i1] = part.view(n, width)
+            nb = b1 - b0
+            ext = torch.stack(extremes)
+            ok = (ext.amax() <= 1e-6) if is_log else (ext.amin() >= 0)
+            # NaN/inf anywhere makes its row sum NaN/inf, which fails this bound too.
+            ok = ok & (torch.stack(sums_lo).amin() >= 1 - thr)
+            ok = ok & (torch.stack(sums_hi).amax() <= 1 + thr)
+            if not bool(ok):
+                _recheck(t, is_log, b0, b1)
+            part_b = None
+            if part_all is not None:
+                part_b = part_all[:nb, 0] if width == 1 else part_all[:nb]
+            out[b0:b1] = kernel.outer(pbar_all[:nb], part_b, k)
+    return to_output(out, log_probs if is_log else probs)
