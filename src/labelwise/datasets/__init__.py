@@ -6,17 +6,45 @@ Every loader returns a :class:`Dataset` whose ``X`` arrays are float32 (images
 """
 
 from labelwise.datasets._bundled import SPLIT_SEED, available_datasets, load_dataset, split_keys
+from labelwise.datasets._fashion import (
+    FASHION_MNIST_CLASSES,
+    DatasetFilesNotFoundError,
+    IDXFormatError,
+    load_fashion_mnist,
+    read_idx,
+)
+from labelwise.datasets._text import (
+    TREC_COARSE_CLASSES,
+    MiniLMEmbedder,
+    TrecTexts,
+    embed_texts,
+    load_trec_minilm,
+    load_trec_texts,
+    parse_trec,
+)
 from labelwise.datasets._types import Dataset, UnknownDatasetError
 from labelwise.datasets._user import IMAGE_EXTENSIONS, load_arrays, load_image_folder
 
 __all__ = [
+    "FASHION_MNIST_CLASSES",
     "IMAGE_EXTENSIONS",
     "SPLIT_SEED",
+    "TREC_COARSE_CLASSES",
     "Dataset",
+    "DatasetFilesNotFoundError",
+    "IDXFormatError",
+    "MiniLMEmbedder",
+    "TrecTexts",
     "UnknownDatasetError",
     "available_datasets",
+    "embed_texts",
     "load_arrays",
     "load_dataset",
+    "load_fashion_mnist",
     "load_image_folder",
+    "load_trec_minilm",
+    "load_trec_texts",
+    "parse_trec",
+    "read_idx",
     "split_keys",
 ]

