@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-import labelwise.loop as loop_mod
+import labelwise.loop._run as run_mod
 from labelwise.datasets import load_dataset
 from labelwise.errors import LabelwiseError
 from labelwise.loop import SimulationConfig, ceal_threshold, run_simulation
@@ -42,7 +42,7 @@ def test_ceal_pseudo_labels_never_reach_the_pool(digits, monkeypatch) -> None:  
             written.append((np.asarray(indices).tolist(), np.asarray(labels).tolist()))
             return super().label(indices, labels, *args, **kwargs)
 
-    monkeypatch.setattr(loop_mod, "Pool", SpyPool)
+    monkeypatch.setattr(run_mod, "Pool", SpyPool)
     cfg = SimulationConfig(**FAST, ceal_delta0=2.0, ceal_decay=1.0)  # type: ignore[arg-type]
     run = run_simulation(digits, "entropy", 0, cfg)
     y = np.asarray(digits.y_train)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-import labelwise.loop as loop_mod
+import labelwise.loop._predictors as predictors_mod
+import labelwise.loop._run as run_mod
 from labelwise.datasets import load_dataset
 from labelwise.errors import LabelwiseError
 from labelwise.loop import (
@@ -41,7 +42,7 @@ def test_proxy_selects_target_is_trained_fully_and_reported(digits, monkeypatch)
     predicted_by: list[int] = []
     returned: list[torch.Tensor] = []
     real_train, real_eval, real_pred = (
-        loop_mod.train_classifier, loop_mod.evaluate, loop_mod.predictive_samples,
+        predictors_mod.train_classifier, run_mod.evaluate, predictors_mod.predictive_samples,
     )
 
     def spy_train(model, X, y, *, config, **kw):  # type: ignore[no-untyped-def]
@@ -68,9 +69,9 @@ def test_proxy_selects_target_is_trained_fully_and_reported(digits, monkeypatch)
         return top_k(-(p * p.log()).sum(-1), k, exclude=exclude, rng=rng)
 
     strat = Strategy("spy", "entropy, recording its probs", "-", frozenset({"probs"}), fn)
-    monkeypatch.setattr(loop_mod, "train_classifier", spy_train)
-    monkeypatch.setattr(loop_mod, "evaluate", spy_eval)
-    monkeypatch.setattr(loop_mod, "predictive_samples", spy_pred)
+    monkeypatch.setattr(predictors_mod, "train_classifier", spy_train)
+    monkeypatch.setattr(run_mod, "evaluate", spy_eval)
+    monkeypatch.setattr(predictors_mod, "predictive_samples", spy_pred)
     cfg = SimulationConfig(  # type: ignore[arg-type]
         **{**BASE, "budget": 40}, proxy_model="mlp", proxy_epochs=2
     )

@@ -230,9 +230,9 @@ def simulate_cmd(
                 epochs=epochs, weight_decay=weight_decay, lr=lr, batch_size=train_batch_size
             ),
         )
-        from labelwise.loop import _check_config
+        from labelwise.loop import check_config
 
-        _check_config(cfg, data)
+        check_config(cfg, data)
         if threads < 1:
             raise _UsageError(f"--threads must be >= 1, got {threads}")
     except (LabelwiseError, ValueError, TypeError, _UsageError) as exc:

@@ -1,9 +1,10 @@
-"""Helpers shared by the model adapters: batching inputs, devices, eval mode."""
+"""Helpers shared by the model adapters: batching inputs, devices, eval mode, generators."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import numbers
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -11,9 +12,24 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler
 
-from labelwise._validation import as_tensor
+from labelwise._validation import RNGLike, as_tensor, torch_generator
 
-__all__ = ["DataLike", "check_model_device", "eval_mode", "iter_batches", "model_dtype"]
+__all__ = [
+    "DataLike",
+    "check_batch_size",
+    "check_logits",
+    "check_members",
+    "check_model_device",
+    "check_sample_count",
+    "concat_items",
+    "eval_batches",
+    "eval_mode",
+    "iter_batches",
+    "logits_to_output",
+    "model_dtype",
+    "sampling_generator",
+    "spawn_generators",
+]
 
 #: Inputs accepted by the adapters: an array of inputs ``[N, ...]`` or a DataLoader that
 #: yields ``x`` or ``(x, y, ...)`` batches in dataset order.
@@ -139,4 +155,78 @@ def check_logits(out: Any, name: str = "model output") -> torch.Tensor:
         )
     if out.ndim != 2:
         raise ValueError(f"{name} must be logits [B, C], got shape {tuple(out.shape)}")
+    return out
+
+
+def concat_items(pieces: Sequence[torch.Tensor], name: str = "data") -> torch.Tensor:
+    """``torch.cat(pieces)`` along the item axis; raise if ``name`` yielded no batch."""
+    if not pieces:
+        raise ValueError(f"{name} holds no items")
+    return torch.cat(list(pieces), dim=0)
+
+
+def eval_batches(
+    model: nn.Module,
+    data: Any,
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    device: str | torch.device,
+    batch_size: int,
+    name: str = "data",
+) -> torch.Tensor:
+    """``fn(x)`` for every input batch ``x`` of ``data``, concatenated along the items.
+
+    Validates ``batch_size`` and the model's device, casts inputs to the model's dtype and
+    runs in eval mode without gradients (every submodule's mode restored afterwards).
+    """
+    batch_size = check_batch_size(batch_size)
+    dev = check_model_device(model, device)
+    dtype = model_dtype(model)
+    out: list[torch.Tensor] = []
+    with eval_mode(model), torch.no_grad():
+        for x in iter_batches(data, batch_size, device=dev, dtype=dtype, name=name):
+            out.append(fn(x))
+    return concat_items(out, name)
+
+
+def check_sample_count(k: Any, what: str) -> int:
+    """``k``, the number of stochastic samples (``what``), as an int >= 1."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or int(k) < 1:
+        raise ValueError(f"k (number of {what}) must be an integer >= 1, got {k!r}")
+    return int(k)
+
+
+def sampling_generator(
+    generator: torch.Generator | None, rng: RNGLike, device: str | torch.device
+) -> torch.Generator:
+    """``generator`` itself, or a fresh one on ``device`` seeded from ``rng`` (exclusive)."""
+    if generator is not None and rng is not None:
+        raise ValueError("pass either generator= or rng=, not both")
+    return generator if generator is not None else torch_generator(rng, device)
+
+
+def spawn_generators(
+    g: torch.Generator, n: int, device: str | torch.device | None = None
+) -> list[torch.Generator]:
+    """``n`` independent generators seeded from ``g`` (advanced in place): one per sample
+    or member, so that each one's draws do not depend on the batch layout or on the others.
+    They live on ``device`` (default: ``g``'s device)."""
+    seeds = torch.randint(0, 2**62, (n,), generator=g, device=g.device).tolist()
+    where = g.device if device is None else device
+    return [torch.Generator(device=where).manual_seed(int(s)) for s in seeds]
+
+
+def check_members(members: Any, name: str) -> list[nn.Module]:
+    """The ensemble members in ``members`` (argument ``name``) as a non-empty list."""
+    if isinstance(members, nn.Module) and not isinstance(members, (nn.ModuleList, nn.Sequential)):
+        raise TypeError(
+            f"{name} must be a sequence of modules (the ensemble members), got a single "
+            f"{type(members).__name__}; pass [model] for a one-member ensemble"
+        )
+    out = list(members)
+    if not out:
+        raise ValueError(f"{name} is empty; an ensemble needs at least one member")
+    for i, m in enumerate(out):
+        if not isinstance(m, nn.Module):
+            raise TypeError(f"{name}[{i}] must be a torch.nn.Module, got {type(m).__name__}")
     return out

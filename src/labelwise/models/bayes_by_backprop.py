@@ -50,10 +50,14 @@ from labelwise.models._common import (
     check_batch_size,
     check_logits,
     check_model_device,
+    check_sample_count,
+    concat_items,
     eval_mode,
     iter_batches,
     logits_to_output,
     model_dtype,
+    sampling_generator,
+    spawn_generators,
 )
 from labelwise.models.networks import ImageShape
 
@@ -602,8 +606,7 @@ def bayes_predict(
     ValueError
         ``k`` < 1, no Bayes layer, both ``generator`` and ``rng``.
     """
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or int(k) < 1:
-        raise ValueError(f"k (number of weight samples) must be an integer >= 1, got {k!r}")
+    k = check_sample_count(k, "weight samples")
     if not has_bayes_layers(model):
         raise ValueError(
             f"{type(model).__name__} has no Bayes-by-backprop layer; use mc_dropout_predict "
@@ -611,22 +614,17 @@ def bayes_predict(
         )
     batch_size = check_batch_size(batch_size)
     dev = check_model_device(model, device)
-    if generator is not None and rng is not None:
-        raise ValueError("pass either generator= or rng=, not both")
-    g = generator if generator is not None else torch_generator(rng, dev)
-    seeds = torch.randint(0, 2**62, (int(k),), generator=g, device=g.device).tolist()
+    g = sampling_generator(generator, rng, dev)
+    gens = spawn_generators(g, k, device=dev)
     dtype = model_dtype(model)
     per_sample: list[torch.Tensor] = []
     with eval_mode(model), torch.no_grad():
-        for seed in seeds:
-            gk = torch.Generator(device=dev).manual_seed(int(seed))
+        for gk in gens:
             outs: list[torch.Tensor] = []
             with weight_sampling(model, gk, fixed=True):
                 for x in iter_batches(data, batch_size, device=dev, dtype=dtype):
                     if x.shape[0] == 0:
                         continue
                     outs.append(logits_to_output(check_logits(model(x)), return_log_probs))
-            if not outs:
-                raise ValueError("data holds no items")
-            per_sample.append(torch.cat(outs, dim=0))
+            per_sample.append(concat_items(outs))
     return torch.stack(per_sample, dim=1)

@@ -17,7 +17,9 @@ from torch import nn
 from labelwise.models._common import (
     check_batch_size,
     check_logits,
+    check_members,
     check_model_device,
+    concat_items,
     eval_mode,
     iter_batches,
     logits_to_output,
@@ -59,17 +61,7 @@ def ensemble_predict(
     Members are put in eval mode (dropout off, BatchNorm on running statistics); every
     submodule's mode is restored afterwards.
     """
-    if isinstance(models, nn.Module) and not isinstance(models, (nn.ModuleList, nn.Sequential)):
-        raise TypeError(
-            "models must be a sequence of modules (the ensemble members), got a single "
-            f"{type(models).__name__}; pass [model] for a one-member ensemble"
-        )
-    members = list(models)
-    if not members:
-        raise ValueError("models is empty; an ensemble needs at least one member")
-    for i, m in enumerate(members):
-        if not isinstance(m, nn.Module):
-            raise TypeError(f"models[{i}] must be a torch.nn.Module, got {type(m).__name__}")
+    members = check_members(models, "models")
     batch_size = check_batch_size(batch_size)
     dev = torch.device(device)
     for m in members:
@@ -90,6 +82,4 @@ def ensemble_predict(
                     f"ensemble members disagree on the number of classes: {sorted(n_classes)}"
                 )
             pieces.append(torch.stack(outs, dim=1))
-    if not pieces:
-        raise ValueError("data holds no items")
-    return torch.cat(pieces, dim=0)
+    return concat_items(pieces)

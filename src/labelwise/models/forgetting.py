@@ -26,6 +26,7 @@ from labelwise.errors import ShapeError
 from labelwise.models._common import (
     check_batch_size,
     check_logits,
+    concat_items,
     eval_mode,
     iter_batches,
     model_dtype,
@@ -94,9 +95,7 @@ class PredictionRecorder:
                 logits = check_logits(model(x))
                 preds.append(logits.argmax(dim=1).cpu())
                 n_classes = logits.shape[1]
-        if not preds:
-            raise ValueError("X holds no items")
-        row = torch.cat(preds).numpy().astype(_int_dtype(n_classes))
+        row = concat_items(preds, "X").numpy().astype(_int_dtype(n_classes))
         self._rows.append(row)
         self.epochs.append(int(epoch))
 

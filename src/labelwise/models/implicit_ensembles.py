@@ -32,14 +32,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from labelwise._validation import RNGLike, check_rng, torch_generator
+from labelwise._validation import RNGLike, check_rng
 from labelwise.models._common import (
-    check_batch_size,
     check_logits,
-    check_model_device,
-    eval_mode,
-    iter_batches,
-    model_dtype,
+    check_members,
+    eval_batches,
+    logits_to_output,
+    sampling_generator,
+    spawn_generators,
 )
 from labelwise.models.networks import _materialise, _positive_int
 from labelwise.models.predictive import predictive_samples
@@ -52,21 +52,6 @@ __all__ = [
     "train_diverse_ensemble",
     "train_ensemble",
 ]
-
-
-def _check_members(members: Any) -> list[nn.Module]:
-    if isinstance(members, nn.Module) and not isinstance(members, (nn.ModuleList, nn.Sequential)):
-        raise TypeError(
-            "members must be a sequence of modules, got a single "
-            f"{type(members).__name__}; pass [model] for a one-member ensemble"
-        )
-    out = list(members)
-    if not out:
-        raise ValueError("members is empty; an ensemble needs at least one member")
-    for i, m in enumerate(out):
-        if not isinstance(m, nn.Module):
-            raise TypeError(f"members[{i}] must be a torch.nn.Module, got {type(m).__name__}")
-    return out
 
 
 def train_ensemble(
@@ -95,7 +80,7 @@ def train_ensemble(
     list of nn.Module
         ``members``, trained (the same objects).
     """
-    ms = _check_members(members)
+    ms = check_members(members, "members")
     seeds = check_rng(rng).integers(0, 2**63 - 1, size=len(ms))
     for m, s in zip(ms, seeds):
         train_classifier(m, X, y, config=config, rng=np.random.default_rng(int(s)))
@@ -203,14 +188,10 @@ def stochastic_ensemble_predict(
     Tensor [N, M * K, C], on the CPU
         Member-major: ``[:, m * K + j]`` is pass ``j`` of member ``m``.
     """
-    ms = _check_members(members)
-    if generator is not None and rng is not None:
-        raise ValueError("pass either generator= or rng=, not both")
-    g = generator if generator is not None else torch_generator(rng, device)
-    seeds = torch.randint(0, 2**62, (len(ms),), generator=g, device=g.device).tolist()
+    ms = check_members(members, "members")
+    g = sampling_generator(generator, rng, device)
     out = []
-    for m, s in zip(ms, seeds):
-        gm = torch.Generator(device=g.device).manual_seed(int(s))
+    for m, gm in zip(ms, spawn_generators(g, len(ms))):
         out.append(
             predictive_samples(
                 m, data, k=k, device=device, generator=gm, consistent=consistent,
@@ -374,21 +355,15 @@ def split_head_predict(
             f"{type(model).__name__} has no head_logits(x) -> [B, M, C]; build a split-head "
             "model with make_model('split-head-mlp', n_heads=M, ...)"
         )
-    batch_size = check_batch_size(batch_size)
-    dev = check_model_device(model, device)
-    dtype = model_dtype(model)
-    out: list[torch.Tensor] = []
-    with eval_mode(model), torch.no_grad():
-        for x in iter_batches(data, batch_size, device=dev, dtype=dtype):
-            z = fn(x)
-            if not isinstance(z, torch.Tensor) or z.ndim != 3:
-                raise ValueError(
-                    "head_logits must return logits [B, M, C], got "
-                    f"{getattr(z, 'shape', type(z).__name__)}"
-                )
-            check_logits(z[:, 0, :], "head_logits(x)[:, 0]")
-            z = z.float() if z.dtype in (torch.float16, torch.bfloat16) else z
-            out.append((torch.log_softmax(z, -1) if return_log_probs else torch.softmax(z, -1)).cpu())
-    if not out:
-        raise ValueError("data holds no items")
-    return torch.cat(out, dim=0)
+
+    def head_probs(x: torch.Tensor) -> torch.Tensor:
+        z = fn(x)
+        if not isinstance(z, torch.Tensor) or z.ndim != 3:
+            raise ValueError(
+                "head_logits must return logits [B, M, C], got "
+                f"{getattr(z, 'shape', type(z).__name__)}"
+            )
+        check_logits(z[:, 0, :], "head_logits(x)[:, 0]")
+        return logits_to_output(z, return_log_probs)
+
+    return eval_batches(model, data, head_probs, device=device, batch_size=batch_size)

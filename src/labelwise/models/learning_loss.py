@@ -30,6 +30,7 @@ from torch import nn
 from labelwise.models._common import (
     check_batch_size,
     check_model_device,
+    concat_items,
     eval_mode,
     iter_batches,
     model_dtype,
@@ -237,9 +238,7 @@ class LearningLossNet(nn.Module):
             finally:
                 self._capture = False
                 self._features = []
-        if not out:
-            raise ValueError("data holds no items")
-        return torch.cat(out)
+        return concat_items(out)
 
 
 def make_learning_loss_model(

@@ -24,20 +24,22 @@ rounding of the trunk on a different batch size).
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import torch
 from torch import nn
 
-from labelwise._validation import RNGLike, torch_generator
+from labelwise._validation import RNGLike
 from labelwise.models._common import (
     check_batch_size,
     check_logits,
     check_model_device,
+    check_sample_count,
+    concat_items,
     iter_batches,
     logits_to_output,
     model_dtype,
+    sampling_generator,
 )
 from labelwise.models.dropout import dropout_modules, has_dropout, seeded_dropout
 
@@ -73,6 +75,17 @@ def find_trunk_head(model: nn.Module) -> tuple[nn.Module, nn.Module] | None:
                     return None
                 return nn.Sequential(*children[:i]), nn.Sequential(*children[i:])
     return None
+
+
+def _dropout_layers_for_samples(model: nn.Module, k: int) -> list[tuple[str, nn.Module]]:
+    """The dropout layers of ``model``; raise if there is none but ``k`` > 1 samples."""
+    drops = dropout_modules(model)
+    if not drops and k > 1:
+        raise ValueError(
+            f"model has no dropout layer, so its k={k} MC dropout samples would be identical; "
+            "pass k=1, add nn.Dropout layers, or use ensemble_predict for a committee"
+        )
+    return drops
 
 
 def mc_dropout_predict(
@@ -134,21 +147,13 @@ def mc_dropout_predict(
     -----
     Samples are reproducible for equal seeds, data order and ``batch_size``.
     """
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or int(k) < 1:
-        raise ValueError(f"k (number of MC dropout samples) must be an integer >= 1, got {k!r}")
-    k = int(k)
+    k = check_sample_count(k, "MC dropout samples")
     batch_size = check_batch_size(batch_size)
     if reuse_trunk not in (None, True, False):
         raise TypeError(f"reuse_trunk must be None, True or False, got {reuse_trunk!r}")
     dev = check_model_device(model, device)
-    if generator is not None and rng is not None:
-        raise ValueError("pass either generator= or rng=, not both")
-    g = generator if generator is not None else torch_generator(rng, dev)
-    if not dropout_modules(model) and k > 1:
-        raise ValueError(
-            f"model has no dropout layer, so its k={k} MC dropout samples would be identical; "
-            "pass k=1, add nn.Dropout layers, or use ensemble_predict for a committee"
-        )
+    g = sampling_generator(generator, rng, dev)
+    _dropout_layers_for_samples(model, k)
 
     split = None if reuse_trunk is False else find_trunk_head(model)
     if reuse_trunk is True and split is None:
@@ -190,6 +195,4 @@ def mc_dropout_predict(
                 out[:, k0 : k0 + kk] = probs
             assert out is not None
             pieces.append(out)
-    if not pieces:
-        raise ValueError("data holds no items")
-    return torch.cat(pieces, dim=0)
+    return concat_items(pieces)

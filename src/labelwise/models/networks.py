@@ -258,16 +258,22 @@ class MLP(nn.Module):
         )
 
 
-def _make_gal_cnn(
-    input_shape: tuple[int, ...], n_classes: int, generator: torch.Generator | None, **kw: Any
-) -> nn.Module:
+def _square_image_shape(input_shape: tuple[int, ...], model: str) -> tuple[int, ...]:
+    """``(channels, S, S)`` of square images (``(S, S)`` means one channel)."""
     if len(input_shape) == 2:
         input_shape = (1, *input_shape)
     if len(input_shape) != 3 or input_shape[1] != input_shape[2]:
         raise ValueError(
-            "gal-cnn needs square images: input_shape (channels, S, S) or (S, S), got "
+            f"{model} needs square images: input_shape (channels, S, S) or (S, S), got "
             f"{input_shape}"
         )
+    return input_shape
+
+
+def _make_gal_cnn(
+    input_shape: tuple[int, ...], n_classes: int, generator: torch.Generator | None, **kw: Any
+) -> nn.Module:
+    input_shape = _square_image_shape(input_shape, "gal-cnn")
     return GalCNN(
         n_classes=n_classes,
         in_channels=input_shape[0],
@@ -296,13 +302,7 @@ def _make_bbb_cnn(
 ) -> nn.Module:
     from labelwise.models.bayes_by_backprop import BayesCNN
 
-    if len(input_shape) == 2:
-        input_shape = (1, *input_shape)
-    if len(input_shape) != 3 or input_shape[1] != input_shape[2]:
-        raise ValueError(
-            "bbb-cnn needs square images: input_shape (channels, S, S) or (S, S), got "
-            f"{input_shape}"
-        )
+    input_shape = _square_image_shape(input_shape, "bbb-cnn")
     return BayesCNN(
         n_classes, input_shape[0], input_shape[1], generator=generator, **kw
     )

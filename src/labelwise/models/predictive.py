@@ -16,25 +16,32 @@ MC dropout otherwise.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import torch
 from torch import nn
 
-from labelwise._validation import RNGLike, torch_generator
+from labelwise._validation import RNGLike
 from labelwise.models._common import (
     check_batch_size,
     check_logits,
     check_model_device,
+    check_sample_count,
+    concat_items,
     eval_mode,
     iter_batches,
     logits_to_output,
     model_dtype,
+    sampling_generator,
+    spawn_generators,
 )
 from labelwise.models.bayes_by_backprop import bayes_predict, has_bayes_layers
-from labelwise.models.dropout import _ACTIVE, _kind, dropout_mask, dropout_modules
-from labelwise.models.mc_dropout import find_trunk_head, mc_dropout_predict
+from labelwise.models.dropout import _ACTIVE, _kind, dropout_mask
+from labelwise.models.mc_dropout import (
+    _dropout_layers_for_samples,
+    find_trunk_head,
+    mc_dropout_predict,
+)
 
 __all__ = ["consistent_mc_dropout_predict", "predictive_samples"]
 
@@ -83,26 +90,16 @@ def consistent_mc_dropout_predict(
     RuntimeError
         A dropout layer is already driven by :func:`~labelwise.models.seeded_dropout`.
     """
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or int(k) < 1:
-        raise ValueError(f"k (number of MC dropout samples) must be an integer >= 1, got {k!r}")
-    k = int(k)
+    k = check_sample_count(k, "MC dropout samples")
     batch_size = check_batch_size(batch_size)
     dev = check_model_device(model, device)
-    if generator is not None and rng is not None:
-        raise ValueError("pass either generator= or rng=, not both")
-    g = generator if generator is not None else torch_generator(rng, dev)
-    drops = dropout_modules(model)
-    if not drops and k > 1:
-        raise ValueError(
-            f"model has no dropout layer, so its k={k} MC dropout samples would be identical; "
-            "pass k=1, add nn.Dropout layers, or use ensemble_predict for a committee"
-        )
+    g = sampling_generator(generator, rng, dev)
+    drops = _dropout_layers_for_samples(model, k)
     for name, m in drops:
         if m in _ACTIVE:
             raise RuntimeError(f"dropout layer {name!r} is already driven by seeded_dropout")
     # One generator per sample, so that mask k is the same whatever the batch layout.
-    seeds = torch.randint(0, 2**62, (k,), generator=g, device=g.device).tolist()
-    gens = [torch.Generator(device=g.device).manual_seed(int(s)) for s in seeds]
+    gens = spawn_generators(g, k)
     masks: list[dict[int, torch.Tensor]] = [{} for _ in range(k)]
     state = {"k": 0}
 
@@ -160,9 +157,7 @@ def consistent_mc_dropout_predict(
             h.remove()
         for _, m in drops:
             _ACTIVE.discard(m)
-    if not pieces:
-        raise ValueError("data holds no items")
-    return torch.cat(pieces, dim=0)
+    return concat_items(pieces)
 
 
 def predictive_samples(

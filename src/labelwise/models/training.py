@@ -23,11 +23,9 @@ from torch import nn
 
 from labelwise._validation import RNGLike, as_tensor, check_rng
 from labelwise.models._common import (
-    check_batch_size,
     check_logits,
     check_model_device,
-    eval_mode,
-    iter_batches,
+    eval_batches,
     logits_to_output,
     model_dtype,
 )
@@ -386,16 +384,10 @@ def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 
 def _logits(model: nn.Module, X: Any, device: str | torch.device, batch_size: int) -> torch.Tensor:
-    batch_size = check_batch_size(batch_size)
-    dev = check_model_device(model, device)
-    dtype = model_dtype(model)
-    out: list[torch.Tensor] = []
-    with eval_mode(model), torch.no_grad():
-        for x in iter_batches(X, batch_size, device=dev, dtype=dtype, name="X"):
-            out.append(check_logits(model(x)).cpu())
-    if not out:
-        raise ValueError("X holds no items")
-    return torch.cat(out, dim=0)
+    return eval_batches(
+        model, X, lambda x: check_logits(model(x)).cpu(), device=device, batch_size=batch_size,
+        name="X",
+    )
 
 
 def predict_proba(

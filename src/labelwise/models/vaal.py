@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from labelwise._validation import RNGLike, as_tensor, torch_generator
+from labelwise.models._common import concat_items
 from labelwise.models.networks import ImageShape, init_parameters
 
 __all__ = [
@@ -441,9 +442,7 @@ def _score(
         for s in range(0, X.shape[0], batch_size):
             mu, _ = vae.encode(X[s : s + batch_size].to(dev))
             out.append((1.0 - torch.sigmoid(disc(mu))).cpu())
-    if not out:
-        raise ValueError("X holds no items")
-    return torch.cat(out)
+    return concat_items(out, "X")
 
 
 def vaal_scores(

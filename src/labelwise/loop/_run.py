@@ -1,0 +1,508 @@
+"""One simulated run, round by round, and :func:`simulate` over strategies and seeds.
+
+A round: train the target (and CEAL) -> evaluate it -> [train the proxy] -> predict what
+the strategy needs -> select -> reveal the oracle labels -> record -> checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from labelwise.datasets import Dataset, load_dataset
+from labelwise.errors import BudgetError, LabelwiseError
+from labelwise.loop._ceal import ceal_round
+from labelwise.loop._config import (
+    SimulationConfig,
+    check_config,
+    resolve_model_name,
+    selector_model_name,
+)
+from labelwise.loop._predictors import selection_probs, train_round
+from labelwise.loop._results import (
+    RoundRecord,
+    RunResult,
+    atomic_torch_save,
+    atomic_write_json,
+    run_file_name,
+    write_results,
+)
+from labelwise.loop._seeding import (
+    CANDIDATES,
+    CEAL,
+    INIT_SET,
+    MEMBER,
+    MODEL_INIT,
+    PREDICT,
+    PROXY,
+    SELECT,
+    TRAIN,
+    seeded_rng,
+    seeded_torch_generator,
+)
+from labelwise.models import (
+    PredictionRecorder,
+    TrainConfig,
+    evaluate,
+    extract_embeddings,
+    make_model,
+)
+from labelwise.pool import Pool
+from labelwise.strategies import Strategy, get_strategy
+
+__all__ = ["ProgressFn", "initial_indices", "run_simulation", "simulate"]
+
+ProgressFn = Callable[[str, int, RoundRecord, int], None]
+
+#: Needs that are computed from the (selection) model.
+_MODEL_NEEDS = frozenset({"probs", "embeddings", "training_predictions", "model_scores"})
+
+
+def initial_indices(
+    y: np.ndarray, size: int, *, balanced: bool, rng: np.random.Generator
+) -> np.ndarray:
+    """Draw the initial labeled set.
+
+    ``balanced``: ``size // C`` items of every class (as the official DBAL and BatchBALD code:
+    2 per class for 20 on MNIST), the remainder drawn uniformly from the rest.
+    """
+    n = y.shape[0]
+    if size < 1 or size > n:
+        raise BudgetError(f"initial_size must be in [1, {n}], got {size}")
+    if not balanced:
+        return np.sort(rng.choice(n, size=size, replace=False))
+    classes = np.unique(y)
+    per = size // classes.size
+    chosen: list[np.ndarray] = []
+    for c in classes:
+        members = np.flatnonzero(y == c)
+        if members.size < per:
+            raise BudgetError(
+                f"class {c} has only {members.size} items, fewer than {per} needed for a "
+                "balanced initial set; use initial='random' or a smaller initial_size"
+            )
+        chosen.append(rng.choice(members, size=per, replace=False))
+    picked = np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
+    rest = size - picked.size
+    if rest:
+        others = np.setdiff1d(np.arange(n), picked)
+        picked = np.concatenate([picked, rng.choice(others, size=rest, replace=False)])
+    return np.sort(picked.astype(np.int64))
+
+
+@dataclass
+class _Run:
+    """What stays fixed during one run: data as tensors, strategy, seed, config, models."""
+
+    strat: Strategy
+    seed: int
+    config: SimulationConfig
+    X: torch.Tensor
+    y: np.ndarray
+    X_test: torch.Tensor
+    y_test: torch.Tensor
+    n_classes: int
+    input_shape: tuple[int, ...]
+    model_name: str
+    #: Whether a proxy selects (it is configured and the strategy uses a model at all).
+    use_proxy: bool
+    proxy_name: str
+    proxy_train: TrainConfig
+
+    @classmethod
+    def create(cls, data: Dataset, strat: Strategy, seed: int, config: SimulationConfig) -> _Run:
+        return cls(
+            strat=strat, seed=seed, config=config,
+            X=torch.as_tensor(np.asarray(data.X_train, dtype=np.float32)),
+            y=np.asarray(data.y_train),
+            X_test=torch.as_tensor(np.asarray(data.X_test, dtype=np.float32)),
+            y_test=torch.as_tensor(np.asarray(data.y_test, dtype=np.int64)),
+            n_classes=data.n_classes,
+            input_shape=tuple(data.input_shape),
+            model_name=resolve_model_name(config.model, data),
+            use_proxy=config.uses_proxy and bool(strat.needs & _MODEL_NEEDS),
+            proxy_name=selector_model_name(config, data),
+            proxy_train=(
+                dataclasses.replace(config.train, epochs=config.proxy_epochs)
+                if config.proxy_epochs is not None
+                else config.train
+            ),
+        )
+
+    def build(self, name: str, *key: int) -> torch.nn.Module:
+        """A fresh model ``name``, initialised from ``(seed, *key)``."""
+        kwargs = {"n_heads": self.config.ensemble_size} if name.startswith("split-head") else {}
+        return make_model(
+            name, input_shape=self.input_shape, n_classes=self.n_classes,
+            generator=seeded_torch_generator(self.seed, *key), **kwargs,
+        )
+
+    def member_builder(self, name: str, *key: int) -> Callable[[int], torch.nn.Module]:
+        """``m -> build(name, *key, MEMBER, m)``: the members of an ensemble predictor."""
+        return lambda m: self.build(name, *key, MEMBER, m)
+
+
+@dataclass
+class _Trained:
+    """The target's training in one round."""
+
+    members: list[torch.nn.Module] | None
+    seconds: float
+    pseudo_labels: int = 0
+    pseudo_label_accuracy: float | None = None
+
+
+@dataclass
+class _Acquired:
+    """One round's selection (empty in the last round, which only trains and evaluates)."""
+
+    selected: list[int] = field(default_factory=list)
+    seconds_proxy_train: float = 0.0
+    seconds_predict: float = 0.0
+    seconds_select: float = 0.0
+    proxy_test_accuracy: float | None = None
+
+
+def run_simulation(
+    data: Dataset,
+    strategy: str | Strategy,
+    seed: int,
+    config: SimulationConfig,
+    *,
+    checkpoint: str | os.PathLike[str] | None = None,
+    progress: ProgressFn | None = None,
+) -> RunResult:
+    """Run (or resume) one simulated active-learning run.
+
+    Parameters
+    ----------
+    data : Dataset
+        Pool (``X_train``, ``y_train`` as the oracle) and held-out test set.
+    strategy : str or Strategy
+        Registered strategy name, e.g. ``"bald"``.
+    seed : int
+        Seed of every random choice of the run.
+    config : SimulationConfig
+    checkpoint : path, optional
+        JSON file written after every round; if it exists, the run resumes from it.
+    progress : callable, optional
+        ``progress(strategy, seed, record, n_rounds_total)`` after every round.
+
+    Returns
+    -------
+    RunResult
+    """
+    strat = get_strategy(strategy)
+    check_config(config, data)
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    weights = ckpt.with_suffix(".pt") if ckpt is not None else None
+    run = _Run.create(data, strat, seed, config)
+    result = _resume_or_start(ckpt, run, data.name)
+    pool = _replay_pool(result, run)
+    n_rounds_total = 1 + -(-(config.budget - config.initial_size) // config.batch_size)
+
+    model: torch.nn.Module | None = None
+    if config.warm_start and result.rounds and weights is not None and weights.exists():
+        model = run.build(run.model_name, MODEL_INIT)
+        model.load_state_dict(torch.load(weights, weights_only=True))
+
+    while not result.finished:
+        rnd = len(result.rounds)
+        labeled = pool.labeled_indices()
+        t0 = time.perf_counter()
+        if model is None or not config.warm_start:
+            model = run.build(run.model_name, MODEL_INIT)
+        remaining = config.budget - pool.n_labeled
+        # Candidates depend only on the pool and the seed: drawn before training so that
+        # training can record predictions on them (label dispersion) and CEAL can use them.
+        cand = (
+            pool.candidates(config.pool_subset, rng=seeded_rng(seed, CANDIDATES, rnd))
+            if remaining > 0 or config.ceal_delta0 is not None
+            else np.zeros(0, dtype=np.int64)
+        )
+        recorder = None
+        if remaining > 0 and "training_predictions" in strat.needs:
+            recorder = PredictionRecorder(run.X[cand], device=config.device)
+        trained = _train_target(run, model, rnd, labeled, cand, recorder, t0)
+        acc, nll = evaluate(model, run.X_test, run.y_test, device=config.device)
+        acquired = _Acquired()
+        if remaining > 0:
+            acquired = _acquire(
+                run, pool, model, trained.members, rnd, labeled, cand, recorder,
+                min(config.batch_size, remaining),
+            )
+        rec = _record(run, rnd, labeled, acc, nll, trained, acquired)
+        result.rounds.append(rec)
+        result.finished = not rec.selected
+        if ckpt is not None:
+            if config.warm_start and weights is not None:
+                atomic_torch_save(model.state_dict(), weights)
+            atomic_write_json(ckpt, result.to_dict())
+        if progress is not None:
+            progress(strat.name, seed, rec, n_rounds_total)
+    return result
+
+
+def _resume_or_start(ckpt: Path | None, run: _Run, dataset: str) -> RunResult:
+    """The run stored in ``ckpt`` if it exists (after checking it is this run), else a
+    new run with its seeded initial set."""
+    strat, seed, config = run.strat, run.seed, run.config
+    if ckpt is not None and ckpt.exists():
+        result = RunResult.from_dict(json.loads(ckpt.read_text()))
+        if result.strategy != strat.name or result.seed != seed or result.dataset != dataset:
+            raise LabelwiseError(
+                f"checkpoint {ckpt} belongs to {result.strategy}/seed {result.seed}/"
+                f"{result.dataset}, not {strat.name}/seed {seed}/{dataset}"
+            )
+        if SimulationConfig.from_dict(result.config).to_dict() != config.to_dict():
+            raise LabelwiseError(
+                f"checkpoint {ckpt} was written with another configuration; use a new --out "
+                "folder or the same settings to resume"
+            )
+        return result
+    init = initial_indices(
+        run.y, config.initial_size, balanced=config.initial == "balanced",
+        rng=seeded_rng(seed, INIT_SET),
+    )
+    return RunResult(strat.name, seed, dataset, config.to_dict(), init.tolist())
+
+
+def _replay_pool(result: RunResult, run: _Run) -> Pool:
+    """A pool holding the initial set and every batch ``result`` acquired, round by round."""
+    y = run.y
+    pool = Pool(run.X.shape[0], list(range(run.n_classes)))
+    pool.label(np.asarray(result.initial, dtype=np.int64), y[result.initial], round=0)
+    for rec in result.rounds:
+        if rec.selected:
+            pool.next_round()
+            pool.label(np.asarray(rec.selected), y[rec.selected])
+    return pool
+
+
+def _train_target(
+    run: _Run,
+    model: torch.nn.Module,
+    rnd: int,
+    labeled: np.ndarray,
+    cand: np.ndarray,
+    recorder: PredictionRecorder | None,
+    t0: float,
+) -> _Trained:
+    """Train the evaluated model on the labels (then CEAL's pseudo-labels, if on).
+
+    Without a proxy it trains under ``config.predictor`` and records the training
+    predictions; with a proxy it trains plainly (the proxy does both). ``seconds`` counts
+    from ``t0``.
+    """
+    config = run.config
+    target_cbs = [recorder] if recorder is not None and not run.use_proxy else []
+    members = train_round(
+        model, run.X[labeled], torch.as_tensor(run.y[labeled]), config,
+        seeded_rng(run.seed, TRAIN, rnd), target_cbs,
+        predictor="auto" if run.use_proxy else config.predictor,
+        new_member=run.member_builder(run.model_name, MODEL_INIT),
+    )
+    n_pseudo, pseudo_acc = 0, None
+    if config.ceal_delta0 is not None and cand.size:
+        n_pseudo, pseudo_acc, ceal_members = ceal_round(
+            model, run.X, run.y, labeled, cand, config, rnd,
+            seeded_rng(run.seed, TRAIN, rnd, CEAL), recorder,
+            run.member_builder(run.model_name, MODEL_INIT),
+        )
+        members = ceal_members if ceal_members is not None else members
+    return _Trained(members, time.perf_counter() - t0, n_pseudo, pseudo_acc)
+
+
+def _acquire(
+    run: _Run,
+    pool: Pool,
+    model: torch.nn.Module,
+    members: list[torch.nn.Module] | None,
+    rnd: int,
+    labeled: np.ndarray,
+    cand: np.ndarray,
+    recorder: PredictionRecorder | None,
+    b: int,
+) -> _Acquired:
+    """Select ``b`` candidates with the selecting model (the proxy, if any) and label them."""
+    out = _Acquired()
+    sel_model, sel_members = model, members
+    if run.use_proxy:
+        tp = time.perf_counter()
+        sel_model, sel_members = _train_proxy(run, rnd, labeled, recorder)
+        out.seconds_proxy_train = time.perf_counter() - tp
+        out.proxy_test_accuracy = float(
+            evaluate(sel_model, run.X_test, run.y_test, device=run.config.device)[0]
+        )
+    positions = cand
+    exclude = None
+    if "labeled" in run.strat.needs:
+        positions = np.concatenate([cand, labeled])
+        exclude = np.arange(cand.size, positions.size)
+    t1 = time.perf_counter()
+    inputs = _strategy_inputs(run, sel_model, sel_members, rnd, positions, cand, labeled, recorder)
+    out.seconds_predict = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    sel = run.strat.select(
+        b, n=positions.size, exclude=exclude, rng=seeded_rng(run.seed, SELECT, rnd), **inputs
+    )
+    out.seconds_select = time.perf_counter() - t2
+    chosen = sel.map_to(positions).indices
+    pool.next_round()
+    pool.label(chosen, run.y[chosen])
+    out.selected = chosen.tolist()
+    return out
+
+
+def _train_proxy(
+    run: _Run, rnd: int, labeled: np.ndarray, recorder: PredictionRecorder | None
+) -> tuple[torch.nn.Module, list[torch.nn.Module] | None]:
+    """A fresh proxy trained on the labels under ``config.predictor``; (proxy, members)."""
+    proxy = run.build(run.proxy_name, PROXY)
+    members = train_round(
+        proxy, run.X[labeled], torch.as_tensor(run.y[labeled]), run.config,
+        seeded_rng(run.seed, TRAIN, rnd, PROXY),
+        [recorder] if recorder is not None else [], predictor=run.config.predictor,
+        new_member=run.member_builder(run.proxy_name, PROXY),
+        train=run.proxy_train,
+    )
+    return proxy, members
+
+
+def _strategy_inputs(
+    run: _Run,
+    model: torch.nn.Module,
+    members: list[torch.nn.Module] | None,
+    rnd: int,
+    positions: np.ndarray,
+    cand: np.ndarray,
+    labeled: np.ndarray,
+    recorder: PredictionRecorder | None,
+) -> dict[str, Any]:
+    """The keyword arguments of ``strategy.select`` that ``strategy.needs``, computed by the
+    selecting ``model`` (and its ``members``) on the items at ``positions``."""
+    config, needs, X = run.config, run.strat.needs, run.X
+    inputs: dict[str, Any] = {"probs": None, "embeddings": None}
+    if "probs" in needs:
+        inputs["probs"] = selection_probs(
+            model, members, X[positions], config, seeded_torch_generator(run.seed, PREDICT, rnd)
+        )
+    if "embeddings" in needs:
+        inputs["embeddings"] = extract_embeddings(
+            model, X[positions], device=config.device,
+            layer=getattr(model, "embedding_layer", None),
+        )
+    if "training_predictions" in needs:
+        assert recorder is not None
+        preds = recorder.predictions
+        if positions.size > cand.size:  # labeled items: never selected, any value
+            pad = np.zeros((preds.shape[0], positions.size - cand.size), preds.dtype)
+            preds = np.concatenate([preds, pad], axis=1)
+        inputs["training_predictions"] = preds
+    if "model_scores" in needs:
+        inputs["model_scores"] = _model_scores(model, X[positions], config, run.strat.name)
+    if "inputs" in needs:
+        inputs["inputs"] = X[positions]
+        inputs["labeled_inputs"] = X[labeled]
+        inputs["device"] = config.device
+    return inputs
+
+
+def _model_scores(
+    model: torch.nn.Module, X: torch.Tensor, config: SimulationConfig, strategy: str
+) -> torch.Tensor:
+    fn = getattr(model, "acquisition_scores", None)
+    if not callable(fn):
+        raise LabelwiseError(
+            f"strategy {strategy!r} needs a model that scores items itself "
+            f"(acquisition_scores), but model {config.model!r} does not; for learning loss "
+            "use --model ll-mlp or ll-cnn"
+        )
+    return torch.as_tensor(fn(X, device=config.device))
+
+
+def _record(
+    run: _Run,
+    rnd: int,
+    labeled: np.ndarray,
+    acc: float,
+    nll: float,
+    trained: _Trained,
+    acquired: _Acquired,
+) -> RoundRecord:
+    """The round's point of the learning curve."""
+    selected = acquired.selected
+    counts = (
+        np.bincount(run.y[selected], minlength=run.n_classes).tolist()
+        if selected
+        else [0] * run.n_classes
+    )
+    return RoundRecord(
+        round=rnd, n_labeled=len(labeled), test_accuracy=float(acc), test_nll=float(nll),
+        selected=[int(i) for i in selected], batch_class_counts=[int(c) for c in counts],
+        seconds_train=trained.seconds, seconds_predict=acquired.seconds_predict,
+        seconds_select=acquired.seconds_select,
+        pseudo_labels=int(trained.pseudo_labels),
+        pseudo_label_accuracy=trained.pseudo_label_accuracy,
+        seconds_proxy_train=acquired.seconds_proxy_train,
+        proxy_test_accuracy=acquired.proxy_test_accuracy,
+    )
+
+
+def simulate(
+    dataset: str | Dataset,
+    strategies: str | Strategy | Sequence[str | Strategy],
+    *,
+    seeds: int | Sequence[int] = 1,
+    config: SimulationConfig | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
+    progress: ProgressFn | None = None,
+) -> list[RunResult]:
+    """Simulate active learning for several strategies and seeds.
+
+    Parameters
+    ----------
+    dataset : str or Dataset
+        A bundled dataset name (``"digits"``, ``"mnist"``) or a :class:`Dataset`.
+    strategies : name, Strategy or sequence of them
+    seeds : int or sequence of int
+        An int ``n`` means seeds ``0 .. n-1``.
+    config : SimulationConfig, optional
+    out_dir : path, optional
+        Folder for per-run checkpoints (``runs/STRATEGY__seedS.json``) and ``results.json``.
+        Existing finished runs are loaded, unfinished ones resumed.
+    progress : callable, optional
+        Called after every round.
+
+    Returns
+    -------
+    list of RunResult, strategy-major.
+    """
+    data = load_dataset(dataset) if isinstance(dataset, str) else dataset
+    cfg = config or SimulationConfig()
+    strat_list = [strategies] if isinstance(strategies, (str, Strategy)) else list(strategies)
+    resolved = [get_strategy(s) for s in strat_list]
+    if isinstance(seeds, (int, np.integer)):
+        if seeds < 1:
+            raise BudgetError(f"seeds must be >= 1, got {seeds}")
+        seed_list = list(range(int(seeds)))
+    else:
+        seed_list = [int(s) for s in seeds]
+    out = Path(out_dir) if out_dir is not None else None
+    results: list[RunResult] = []
+    for strat in resolved:
+        for seed in seed_list:
+            ckpt = out / "runs" / run_file_name(strat.name, seed) if out is not None else None
+            results.append(run_simulation(data, strat, seed, cfg, checkpoint=ckpt, progress=progress))
+    if out is not None:
+        write_results(out / "results.json", results)
+    return results
