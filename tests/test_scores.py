@@ -82,13 +82,15 @@ def reference(p):
 def reference_log(lp):
     """float64 reference from log-probabilities with logsumexp for the mean."""
     lp = np.asarray(lp, dtype=np.float64)
-    n, k, c = lp.shape
+    k = lp.shape[1]
     p = np.exp(lp)
     log_pbar = logsumexp(lp, axis=1) - math.log(k)
     pbar = np.exp(log_pbar)
     fin = np.isfinite(lp)
     xlogx = np.where(fin, p * np.where(fin, lp, 0.0), 0.0)
-    pbar_log = np.where(np.isfinite(log_pbar), pbar * np.where(np.isfinite(log_pbar), log_pbar, 0), 0)
+    pbar_log = np.where(
+        np.isfinite(log_pbar), pbar * np.where(np.isfinite(log_pbar), log_pbar, 0), 0
+    )
     out = reference(p)  # ranking scores depend on pbar / argmax only
     out["entropy"] = out["consensus_entropy"] = -pbar_log.sum(-1)
     out["expected_entropy"] = -xlogx.sum((1, 2)) / k
@@ -117,55 +119,86 @@ HAND = {
     # Uniform over 4 classes, 3 identical samples.
     "uniform": (
         np.full((1, 3, 4), 0.25),
-        dict(
-            least_confidence=0.75, margin=0.0, ratio=1.0, entropy=LN4, consensus_entropy=LN4,
-            expected_entropy=LN4, bald=0.0, variation_ratio=0.0,  # all vote class 0 (tie)
-            mean_std=0.0, vote_entropy=0.0, kl_disagreement=0.0,
-        ),
+        {
+            "least_confidence": 0.75,
+            "margin": 0.0,
+            "ratio": 1.0,
+            "entropy": LN4,
+            "consensus_entropy": LN4,
+            "expected_entropy": LN4,
+            "bald": 0.0,
+            "variation_ratio": 0.0,  # all vote class 0 (tie)
+            "mean_std": 0.0,
+            "vote_entropy": 0.0,
+            "kl_disagreement": 0.0,
+        },
     ),
     # Identical one-hot samples: certain, no disagreement.
     "one_hot": (
         np.array([[[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]]]),
-        dict(
-            least_confidence=0.0, margin=-1.0, ratio=0.0, entropy=0.0, consensus_entropy=0.0,
-            expected_entropy=0.0, bald=0.0, variation_ratio=0.0, mean_std=0.0,
-            vote_entropy=0.0, kl_disagreement=0.0,
-        ),
+        {
+            "least_confidence": 0.0,
+            "margin": -1.0,
+            "ratio": 0.0,
+            "entropy": 0.0,
+            "consensus_entropy": 0.0,
+            "expected_entropy": 0.0,
+            "bald": 0.0,
+            "variation_ratio": 0.0,
+            "mean_std": 0.0,
+            "vote_entropy": 0.0,
+            "kl_disagreement": 0.0,
+        },
     ),
     # Two confident samples that disagree: pbar = [1/2, 1/2], maximal BALD for C = 2.
     "disagree": (
         np.array([[[1.0, 0.0], [0.0, 1.0]]]),
-        dict(
-            least_confidence=0.5, margin=0.0, ratio=1.0, entropy=LN2, consensus_entropy=LN2,
-            expected_entropy=0.0, bald=LN2, variation_ratio=0.5, mean_std=0.5,
-            vote_entropy=LN2, kl_disagreement=LN2,
-        ),
+        {
+            "least_confidence": 0.5,
+            "margin": 0.0,
+            "ratio": 1.0,
+            "entropy": LN2,
+            "consensus_entropy": LN2,
+            "expected_entropy": 0.0,
+            "bald": LN2,
+            "variation_ratio": 0.5,
+            "mean_std": 0.5,
+            "vote_entropy": LN2,
+            "kl_disagreement": LN2,
+        },
     ),
     # Samples [1/2, 1/2] and [1, 0]: pbar = [3/4, 1/4].
     # H[pbar] = 3/4 ln(4/3) + 1/4 ln 4; E H = (ln 2 + 0) / 2; std of each class = 1/4.
     # Both samples vote class 0 (the tie in sample 1 goes to the lowest index).
     "half_and_one": (
         np.array([[[0.5, 0.5], [1.0, 0.0]]]),
-        dict(
-            least_confidence=0.25, margin=-0.5, ratio=1 / 3,
-            entropy=0.75 * math.log(4 / 3) + 0.25 * LN4,
-            consensus_entropy=0.75 * math.log(4 / 3) + 0.25 * LN4,
-            expected_entropy=LN2 / 2,
-            bald=0.75 * math.log(4 / 3) + 0.25 * LN4 - LN2 / 2,
-            variation_ratio=0.0, mean_std=0.25, vote_entropy=0.0,
+        {
+            "least_confidence": 0.25,
+            "margin": -0.5,
+            "ratio": 1 / 3,
+            "entropy": 0.75 * math.log(4 / 3) + 0.25 * LN4,
+            "consensus_entropy": 0.75 * math.log(4 / 3) + 0.25 * LN4,
+            "expected_entropy": LN2 / 2,
+            "bald": 0.75 * math.log(4 / 3) + 0.25 * LN4 - LN2 / 2,
+            "variation_ratio": 0.0,
+            "mean_std": 0.25,
+            "vote_entropy": 0.0,
             # KL([.5,.5] || [.75,.25]) = .5 ln(2/3) + .5 ln 2; KL([1,0] || pbar) = ln(4/3)
-            kl_disagreement=(0.5 * math.log(2 / 3) + 0.5 * LN2 + math.log(4 / 3)) / 2,
-        ),
+            "kl_disagreement": (0.5 * math.log(2 / 3) + 0.5 * LN2 + math.log(4 / 3)) / 2,
+        },
     ),
     # Four members over 3 classes voting 0, 0, 1, 2.
     # pbar = [.45, .3, .25]; votes histogram [1/2, 1/4, 1/4].
     "votes": (
         np.array([[[0.8, 0.1, 0.1], [0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.2, 0.1, 0.7]]]),
-        dict(
-            least_confidence=0.55, margin=-0.15, ratio=0.3 / 0.45,
-            variation_ratio=0.5, vote_entropy=0.5 * LN2 + 0.5 * LN4,
-            entropy=-(0.45 * math.log(0.45) + 0.3 * math.log(0.3) + 0.25 * math.log(0.25)),
-        ),
+        {
+            "least_confidence": 0.55,
+            "margin": -0.15,
+            "ratio": 0.3 / 0.45,
+            "variation_ratio": 0.5,
+            "vote_entropy": 0.5 * LN2 + 0.5 * LN4,
+            "entropy": -(0.45 * math.log(0.45) + 0.3 * math.log(0.3) + 0.25 * math.log(0.25)),
+        },
     ),
 }
 
@@ -512,7 +545,9 @@ def test_margin_and_ratio_need_two_classes(name):
     assert S.entropy(np.ones((5, 2, 1), dtype=np.float32)).tolist() == [0.0] * 5
 
 
-@pytest.mark.parametrize("bad,exc", [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "bad,exc", [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError)]
+)
 def test_bad_chunk_size(bad, exc):
     with pytest.raises(exc, match="chunk_size"):
         S.entropy(_good(), chunk_size=bad)
@@ -543,12 +578,14 @@ def test_errors_are_exactly_those_of_check_probs(mutate):
     expected = _message(lambda: check_probs(p))
     assert expected is not None
     for name in ALL:
-        assert _message(lambda: fn(name)(p, chunk_size=6)) == expected, name
-        assert _message(lambda: fn(name)(torch.from_numpy(p))) == expected, name
+        assert _message(lambda name=name: fn(name)(p, chunk_size=6)) == expected, name
+        assert _message(lambda name=name: fn(name)(torch.from_numpy(p))) == expected, name
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("offset", [0.9990e-3, 0.99999e-3, 1.00001e-3, 1.0010e-3, -0.9990e-3, -1.0010e-3])
+@pytest.mark.parametrize(
+    "offset", [0.9990e-3, 0.99999e-3, 1.00001e-3, 1.0010e-3, -0.9990e-3, -1.0010e-3]
+)
 def test_row_sum_tolerance_boundary_matches_check_probs(dtype, offset):
     """Rows within rounding distance of the 1e-3 tolerance: the fused check defers to
     check_probs, so both accept or both reject."""

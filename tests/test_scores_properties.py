@@ -30,7 +30,7 @@ ALL = [
 VOTES = {"variation_ratio", "vote_entropy"}  # depend on argmax: need untied maxima for class perms
 TOL = 1e-12  # float64
 
-SETTINGS = settings(max_examples=40, deadline=None)
+SETTINGS = settings(max_examples=30, deadline=None)
 
 
 @st.composite
@@ -80,7 +80,7 @@ def test_invariant_to_permuting_samples(p, rnd):
 @SETTINGS
 @given(probs_arrays(min_c=1))
 def test_bounds(p):
-    n, k, c = p.shape
+    _, k, c = p.shape
     s = {name: getattr(S, name)(p) for name in ALL if c >= 2 or name not in ("margin", "ratio")}
     log_c = math.log(c)
     assert (s["bald"] >= 0).all()
@@ -122,7 +122,10 @@ def test_log_probs_give_the_same_scores(p):
         if name in VOTES and not _untied_argmax(p):
             continue  # log can merge near-ties of tiny values differently; votes are exact
         np.testing.assert_allclose(
-            getattr(S, name)(log_probs=lp), getattr(S, name)(p), rtol=0, atol=1e-10,
+            getattr(S, name)(log_probs=lp),
+            getattr(S, name)(p),
+            rtol=0,
+            atol=1e-10,
             err_msg=name,
         )
 

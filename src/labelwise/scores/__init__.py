@@ -7,8 +7,9 @@ Every score is a pure function ``f(probs=None, *, log_probs=None, chunk_size=Non
 - numpy in -> numpy out, torch in -> torch out (same device); float32 -> float32,
   float64 -> float64. Inputs are never modified.
 - Higher = label first; entropies are in nats.
-- The pool is validated and scored chunk by chunk, so the extra memory is a few MB whatever
-  N is (1e6 x 20 x 10 float32 = 800 MB scores with < 10 MB extra).
+- The pool is validated and scored chunk by chunk, so the extra memory is bounded whatever
+  N is: scoring 1e6 x 20 x 10 float32 (763 MiB) peaks at < 10 MB extra, 4 MB of which is the
+  output; see ``benchmarks/README.md``.
 
 ==================== ====================================== ============================
 function             value                                  source
@@ -47,17 +48,17 @@ from labelwise.scores._uncertainty import (
 )
 
 __all__ = [
+    "bald",
+    "consensus_entropy",
+    "entropy",
+    "expected_entropy",
+    "kl_disagreement",
     "least_confidence",
     "margin",
-    "ratio",
-    "entropy",
-    "predictive_entropy",
-    "bald",
-    "mutual_information",
-    "expected_entropy",
-    "variation_ratio",
     "mean_std",
+    "mutual_information",
+    "predictive_entropy",
+    "ratio",
+    "variation_ratio",
     "vote_entropy",
-    "consensus_entropy",
-    "kl_disagreement",
 ]

@@ -9,12 +9,10 @@ from labelwise._validation import ArrayLike
 from labelwise.scores import _kernels as K
 from labelwise.scores._driver import run_score
 
-__all__ = ["bald", "mutual_information", "expected_entropy", "variation_ratio", "mean_std"]
+__all__ = ["bald", "expected_entropy", "mean_std", "mutual_information", "variation_ratio"]
 
 
-def bald(
-    probs: Any = None, *, log_probs: Any = None, chunk_size: int | None = None
-) -> ArrayLike:
+def bald(probs: Any = None, *, log_probs: Any = None, chunk_size: int | None = None) -> ArrayLike:
     """BALD: mutual information between the label and the model parameters, in nats.
 
     ``H[pbar] - mean_k H[p_k]``: the predictive entropy minus the expected entropy of the
@@ -124,9 +122,7 @@ def variation_ratio(
     ShapeError, ProbabilityError, TypeError
         As :func:`bald`.
     """
-    return run_score(
-        K.VARIATION_RATIO, probs, log_probs, chunk_size, score_name="variation_ratio"
-    )
+    return run_score(K.VARIATION_RATIO, probs, log_probs, chunk_size, score_name="variation_ratio")
 
 
 def mean_std(

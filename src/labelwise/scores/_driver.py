@@ -4,7 +4,8 @@ Why a driver of its own instead of ``check_probs`` followed by a kernel: validat
 ``[N, K, C]`` array is itself several passes over it (finiteness, range, row sums), and for a
 score such as the entropy of the mean those passes cost more than the score. Here each chunk
 is validated *while it is in cache* and scored right after, with the same reductions serving
-both (the row sums and the mean over K come out of one small matrix product).
+both (the row sums and the mean over K come out of one small matrix product). Validation is
+then one extra pass (the min) plus a product the scores need anyway.
 
 The fast check is never looser than :func:`labelwise._validation.check_probs`: whenever a
 chunk fails it, or is within rounding distance of a tolerance, ``check_probs`` itself is run
@@ -15,7 +16,7 @@ exactly those of ``check_probs``.
 from __future__ import annotations
 
 import numbers
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -23,7 +24,7 @@ from labelwise._validation import ArrayLike, as_tensor, check_probs, to_output
 from labelwise.errors import LabelwiseError, ShapeError
 from labelwise.scores._kernels import ScoreKernel
 
-__all__ = ["run_score", "default_chunk_rows", "CHUNK_ELEMENTS", "BLOCK_ELEMENTS", "ATOL"]
+__all__ = ["ATOL", "BLOCK_ELEMENTS", "CHUNK_ELEMENTS", "default_chunk_rows", "run_score"]
 
 #: Elements of ``[n, K, C]`` per chunk by default: 2^18 float32 = 1 MiB per buffer, so the
 #: three chunk-sized buffers of a pass stay in L2 cache. Chosen by benchmarks/bench_scores.py.
@@ -48,7 +49,7 @@ def default_chunk_rows(k: int, c: int) -> int:
     return max(1, CHUNK_ELEMENTS // (k * c))
 
 
-def _check_chunk_size(chunk_size: Any) -> Optional[int]:
+def _check_chunk_size(chunk_size: Any) -> int | None:
     if chunk_size is None:
         return None
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral):
@@ -81,13 +82,23 @@ def _structural_tensor(probs: Any, log_probs: Any) -> tuple[torch.Tensor, bool]:
     return t, is_log
 
 
-def _mean_matrix(k: int, c: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """``[K*C, C+K]``: ``x.view(n, K*C) @ M`` gives the mean over K and the K row sums."""
+def _mean_matrix(
+    k: int, c: int, scale: float, dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``M`` [K*C, C+K] and ``bias`` [C+K] such that ``x.view(n, K*C) @ M + bias`` is
+    ``[mean over K of x (C columns), scale * (row sum - 1) (K columns)]``.
+
+    Scaling the row-sum deviations lets one ``aminmax`` over the contiguous product check
+    them: with ``scale * tolerance = 2`` a valid row gives a value in [-2, 2], and so does
+    every mean (in [0, 1 + atol]), while an invalid row gives a value outside.
+    """
     m = torch.zeros((k, c, c + k), dtype=dtype, device=device)
     eye = torch.eye(c, dtype=dtype, device=device)
     m[:, :, :c] = eye / k
-    m[torch.arange(k), :, c + torch.arange(k)] = 1.0
-    return m.view(k * c, c + k)
+    m[torch.arange(k), :, c + torch.arange(k)] = scale
+    bias = torch.zeros(c + k, dtype=dtype, device=device)
+    bias[c:] = -scale
+    return m.view(k * c, c + k), bias
 
 
 class _Workspace:
@@ -100,9 +111,7 @@ class _Workspace:
     def get(self, name: str, n: int) -> torch.Tensor:
         buf = self._bufs.get(name)
         if buf is None:
-            buf = torch.empty(
-                (self.rows, self.k, self.c), dtype=self.dtype, device=self.device
-            )
+            buf = torch.empty((self.rows, self.k, self.c), dtype=self.dtype, device=self.device)
             self._bufs[name] = buf
         return buf[:n]
 
@@ -140,9 +149,10 @@ def run_score(
     for float32 / float16 / bfloat16 input and float64 for float64 input.
 
     Per chunk (``chunk_size`` items, ~2^18 elements by default): one reduction for the
-    validation (min, or max for log-probabilities), one matrix product giving the mean over
-    K and every row sum, and the kernel's inner stage. Per block of chunks: the row-sum check
-    and the kernel's outer stage on ``[B, C]`` data.
+    range check (min, or max for log-probabilities), one matrix product giving the mean over
+    K and every row sum (for small C + K), and the kernel's inner stage. Per block of chunks
+    (~2^20 / (C + K) items): one ``aminmax`` checking all row sums of the block, and the
+    kernel's outer stage on ``[B, C]`` data.
     """
     rows_arg = _check_chunk_size(chunk_size)
     t, is_log = _structural_tensor(probs, log_probs)
@@ -172,15 +182,20 @@ def run_score(
 
     ws = _Workspace(rows, k, c, cdtype, device)
     out = torch.empty(n_items, dtype=cdtype, device=device)
-    mmat = _mean_matrix(k, c, cdtype, device) if use_gemm else None
-    if mmat is not None:
-        # One [B, C + K] buffer: the product writes the means and the row sums at once.
+    if use_gemm:
+        # One [B, C + K] buffer: the product writes the means and the scaled row-sum
+        # deviations at once. A block passes when all its entries lie in [-2, 2]: every
+        # deviation is then within the tolerance (and valid means lie in [0, 1 + atol]).
+        scale = 2.0 / thr
+        mmat, bias = _mean_matrix(k, c, scale, cdtype, device)
         stats = torch.empty((block, c + k), dtype=cdtype, device=device)
-        pbar_all, sums_all = stats[:, :c], stats[:, c:]
+        pbar_all = stats[:, :c]
+        bound_lo, bound_hi = -scale * thr, scale * thr
     else:
         pbar_all = torch.empty((block, c), dtype=cdtype, device=device)
         sums_dtype = torch.float64 if sums_exact else cdtype
-        sums_all = torch.empty((block, k), dtype=sums_dtype, device=device)
+        stats = torch.empty((block, k), dtype=sums_dtype, device=device)  # row sums
+        bound_lo, bound_hi = 1.0 - thr, 1.0 + thr
     part_all = None
     if width:
         part_all = torch.empty((block, width), dtype=cdtype, device=device)
@@ -189,8 +204,8 @@ def run_score(
         for b0 in range(0, n_items, block):
             b1 = min(b0 + block, n_items)
             extremes: list[torch.Tensor] = []
-            sums_lo: list[torch.Tensor] = []
-            sums_hi: list[torch.Tensor] = []
+            if use_gemm:
+                stats[: b1 - b0].copy_(bias.expand(b1 - b0, c + k))
             for s0 in range(b0, b1, rows):
                 s1 = min(s0 + rows, b1)
                 n = s1 - s0
@@ -198,7 +213,7 @@ def run_score(
                 x = t[s0:s1]
                 if x.dtype != cdtype:
                     x = ws.get("cast", n).copy_(x)
-                lp: Optional[torch.Tensor] = None
+                lp: torch.Tensor | None = None
                 if is_log:
                     extremes.append(x.amax())  # NaN propagates; +inf and > 0 fail below
                     lp = torch.clamp_min(x, fmin, out=ws.get("lp", n))
@@ -208,24 +223,22 @@ def run_score(
                     # 1 + atol: the min and the row sums are the whole range check.
                     extremes.append(x.amin())  # NaN propagates
                     p = x
-                if mmat is not None:
-                    torch.matmul(p.reshape(n, k * c), mmat, out=stats[i0:i1])
+                if use_gemm:
+                    # stats rows were preset to the bias: one in-place product (beta = 1).
+                    stats[i0:i1].addmm_(p.reshape(n, k * c), mmat)
                 else:
                     torch.mean(p, 1, out=pbar_all[i0:i1])
-                    torch.sum(p, -1, dtype=sums_all.dtype, out=sums_all[i0:i1])
-                # Extremes of this chunk's row sums while they are in cache.
-                lo_hi = torch.aminmax(sums_all[i0:i1])
-                sums_lo.append(lo_hi.min)
-                sums_hi.append(lo_hi.max)
+                    torch.sum(p, -1, dtype=stats.dtype, out=stats[i0:i1])
                 if kernel.inner is not None and part_all is not None:
                     part = kernel.inner(p, lp, pbar_all[i0:i1], ws.get("scratch", n))
                     part_all[i0:i1] = part.view(n, width)
             nb = b1 - b0
             ext = torch.stack(extremes)
             ok = (ext.amax() <= 1e-6) if is_log else (ext.amin() >= 0)
-            # NaN/inf anywhere makes its row sum NaN/inf, which fails this bound too.
-            ok = ok & (torch.stack(sums_lo).amin() >= 1 - thr)
-            ok = ok & (torch.stack(sums_hi).amax() <= 1 + thr)
+            # One pass over the contiguous block statistics checks every row sum; NaN/inf
+            # anywhere makes its row sum NaN/inf, which fails these bounds too.
+            lo, hi = torch.aminmax(stats[:nb])
+            ok = ok & (lo >= bound_lo) & (hi <= bound_hi)
             if not bool(ok):
                 _recheck(t, is_log, b0, b1)
             part_b = None

@@ -24,32 +24,30 @@ by masking NaNs afterwards. Entropies are in nats.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import torch
 
 __all__ = [
+    "BALD",
+    "ENTROPY",
+    "EXPECTED_ENTROPY",
+    "KL_DISAGREEMENT",
+    "LEAST_CONFIDENCE",
+    "MARGIN",
+    "MEAN_STD",
+    "RATIO",
+    "VARIATION_RATIO",
+    "VOTE_ENTROPY",
     "ScoreKernel",
     "entropy_of_rows",
     "neg_sum_xlogx",
     "top2",
-    "LEAST_CONFIDENCE",
-    "MARGIN",
-    "RATIO",
-    "ENTROPY",
-    "EXPECTED_ENTROPY",
-    "BALD",
-    "KL_DISAGREEMENT",
-    "VARIATION_RATIO",
-    "VOTE_ENTROPY",
-    "MEAN_STD",
 ]
 
-Inner = Callable[
-    [torch.Tensor, Optional[torch.Tensor], torch.Tensor, torch.Tensor], torch.Tensor
-]
-Outer = Callable[[torch.Tensor, Optional[torch.Tensor], int], torch.Tensor]
+Inner = Callable[[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor], torch.Tensor]
+Outer = Callable[[torch.Tensor, torch.Tensor | None, int], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,7 @@ class ScoreKernel:
     """
 
     outer: Outer
-    inner: Optional[Inner] = None
+    inner: Inner | None = None
     inner_width: int = 0
 
 
@@ -86,7 +84,7 @@ def entropy_of_rows(q_nC: torch.Tensor) -> torch.Tensor:
 
 
 def neg_sum_xlogx(
-    p_nKC: torch.Tensor, lp_nKC: Optional[torch.Tensor], scratch_nKC: torch.Tensor
+    p_nKC: torch.Tensor, lp_nKC: torch.Tensor | None, scratch_nKC: torch.Tensor
 ) -> torch.Tensor:
     """``-sum_{k,c} p log p`` per item -> [n]; one fused pass through ``scratch_nKC``."""
     if lp_nKC is None:
@@ -122,21 +120,21 @@ def top2(q_nC: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 # --------------------------------------------------------------------------- uncertainty
 
 
-def _least_confidence(pbar: torch.Tensor, part: Optional[torch.Tensor], k: int) -> torch.Tensor:
+def _least_confidence(pbar: torch.Tensor, part: torch.Tensor | None, k: int) -> torch.Tensor:
     return pbar.amax(-1).neg_().add_(1.0)  # 1 - max_c pbar_c
 
 
-def _margin(pbar: torch.Tensor, part: Optional[torch.Tensor], k: int) -> torch.Tensor:
+def _margin(pbar: torch.Tensor, part: torch.Tensor | None, k: int) -> torch.Tensor:
     first, second = top2(pbar)
     return second.sub_(first)  # -(top1 - top2)
 
 
-def _ratio(pbar: torch.Tensor, part: Optional[torch.Tensor], k: int) -> torch.Tensor:
+def _ratio(pbar: torch.Tensor, part: torch.Tensor | None, k: int) -> torch.Tensor:
     first, second = top2(pbar)
     return second.div_(first)  # top1 >= 1/C > 0 for valid rows
 
 
-def _entropy(pbar: torch.Tensor, part: Optional[torch.Tensor], k: int) -> torch.Tensor:
+def _entropy(pbar: torch.Tensor, part: torch.Tensor | None, k: int) -> torch.Tensor:
     return entropy_of_rows(pbar).clamp_min_(0.0)  # rows may sum to 1 + 1e-3
 
 
@@ -150,17 +148,17 @@ ENTROPY = ScoreKernel(_entropy)
 
 
 def _inner_neg_xlogx(
-    p: torch.Tensor, lp: Optional[torch.Tensor], pbar: torch.Tensor, scratch: torch.Tensor
+    p: torch.Tensor, lp: torch.Tensor | None, pbar: torch.Tensor, scratch: torch.Tensor
 ) -> torch.Tensor:
     return neg_sum_xlogx(p, lp, scratch)
 
 
-def _expected_entropy(pbar: torch.Tensor, part: Optional[torch.Tensor], k: int) -> torch.Tensor:
+def _expected_entropy(pbar: torch.Tensor, part: torch.Tensor | None, k: int) -> torch.Tensor:
     assert part is not None
     return part.div(k).clamp_min_(0.0)
 
 
-def _bald(pbar: torch.Tensor, part: Optional[torch.Tensor], k: int) -> torch.Tensor:
+def _bald(pbar: torch.Tensor, part: torch.Tensor | None, k: int) -> torch.Tensor:
     """``H[pbar] - mean_k H[p_k]``, clamped at 0.
 
     The two entropies are accumulated in the input dtype and subtracted in float64, so
@@ -172,13 +170,10 @@ def _bald(pbar: torch.Tensor, part: Optional[torch.Tensor], k: int) -> torch.Ten
 
 
 def _inner_kl(
-    p: torch.Tensor, lp: Optional[torch.Tensor], pbar: torch.Tensor, scratch: torch.Tensor
+    p: torch.Tensor, lp: torch.Tensor | None, pbar: torch.Tensor, scratch: torch.Tensor
 ) -> torch.Tensor:
-    """``sum_{k,c} p_kc (log p_kc - log pbar_c)`` per item, term by term.
-
-    Each class's sum over k is >= 0 (log-sum inequality), so the only cancellation is
-    between terms of size ~|p_k - pbar|, not between two entropies of size ~log C.
-    """
+    """``sum_{k,c} p_kc (log p_kc - log pbar_c)`` per item, term by term (exact zeros of
+    ``p`` contribute 0 through the clamp; with log-probabilities ``lp`` is used as is)."""
     n = p.shape[0]
     tiny = _tiny(p.dtype)
     log_pbar = pbar.clamp_min(tiny).log_()[:, None, :]
@@ -192,7 +187,7 @@ def _inner_kl(
     return scratch.view(n, -1).sum(-1)
 
 
-def _kl_disagreement(pbar: torch.Tensor, part: Optional[torch.Tensor], k: int) -> torch.Tensor:
+def _kl_disagreement(pbar: torch.Tensor, part: torch.Tensor | None, k: int) -> torch.Tensor:
     assert part is not None
     return part.div(k).clamp_min_(0.0)
 
@@ -203,7 +198,7 @@ KL_DISAGREEMENT = ScoreKernel(_kl_disagreement, _inner_kl, 1)
 
 
 def _inner_vote_counts(
-    p: torch.Tensor, lp: Optional[torch.Tensor], pbar: torch.Tensor, scratch: torch.Tensor
+    p: torch.Tensor, lp: torch.Tensor | None, pbar: torch.Tensor, scratch: torch.Tensor
 ) -> torch.Tensor:
     """Histogram [n, C] of the per-sample argmax (ties go to the lowest class index).
 
@@ -217,12 +212,12 @@ def _inner_vote_counts(
     return counts.scatter_add_(1, votes_nK, ones)
 
 
-def _variation_ratio(pbar: torch.Tensor, part: Optional[torch.Tensor], k: int) -> torch.Tensor:
+def _variation_ratio(pbar: torch.Tensor, part: torch.Tensor | None, k: int) -> torch.Tensor:
     assert part is not None
     return part.amax(-1).div_(-k).add_(1.0)  # 1 - modal count / K
 
 
-def _vote_entropy(pbar: torch.Tensor, part: Optional[torch.Tensor], k: int) -> torch.Tensor:
+def _vote_entropy(pbar: torch.Tensor, part: torch.Tensor | None, k: int) -> torch.Tensor:
     assert part is not None
     return entropy_of_rows(part.div(k)).clamp_min_(0.0)
 
@@ -232,7 +227,7 @@ VOTE_ENTROPY = ScoreKernel(_vote_entropy, _inner_vote_counts, -1)
 
 
 def _inner_sq_dev(
-    p: torch.Tensor, lp: Optional[torch.Tensor], pbar: torch.Tensor, scratch: torch.Tensor
+    p: torch.Tensor, lp: torch.Tensor | None, pbar: torch.Tensor, scratch: torch.Tensor
 ) -> torch.Tensor:
     """``sum_k (p_kc - pbar_c)^2`` [n, C]: the two-pass variance numerator.
 
@@ -244,7 +239,7 @@ def _inner_sq_dev(
     return scratch.sum(1)
 
 
-def _mean_std(pbar: torch.Tensor, part: Optional[torch.Tensor], k: int) -> torch.Tensor:
+def _mean_std(pbar: torch.Tensor, part: torch.Tensor | None, k: int) -> torch.Tensor:
     assert part is not None
     return part.div(k).sqrt_().mean(-1)
 

@@ -9,7 +9,7 @@ from labelwise._validation import ArrayLike
 from labelwise.scores import _kernels as K
 from labelwise.scores._driver import run_score
 
-__all__ = ["least_confidence", "margin", "ratio", "entropy", "predictive_entropy"]
+__all__ = ["entropy", "least_confidence", "margin", "predictive_entropy", "ratio"]
 
 
 def least_confidence(
@@ -51,9 +51,7 @@ def least_confidence(
     )
 
 
-def margin(
-    probs: Any = None, *, log_probs: Any = None, chunk_size: int | None = None
-) -> ArrayLike:
+def margin(probs: Any = None, *, log_probs: Any = None, chunk_size: int | None = None) -> ArrayLike:
     """Margin: ``-(pbar_top1 - pbar_top2)``, so that the smallest gap scores highest.
 
     Scheffer, Decomain & Wrobel (2001), "Active hidden Markov models for information
@@ -80,14 +78,10 @@ def margin(
     ProbabilityError, TypeError
         As :func:`least_confidence`.
     """
-    return run_score(
-        K.MARGIN, probs, log_probs, chunk_size, score_name="margin", min_classes=2
-    )
+    return run_score(K.MARGIN, probs, log_probs, chunk_size, score_name="margin", min_classes=2)
 
 
-def ratio(
-    probs: Any = None, *, log_probs: Any = None, chunk_size: int | None = None
-) -> ArrayLike:
+def ratio(probs: Any = None, *, log_probs: Any = None, chunk_size: int | None = None) -> ArrayLike:
     """Confidence ratio: ``pbar_top2 / pbar_top1`` of the mean prediction.
 
     Settles (2009), "Active learning literature survey" (ratio of the two most likely
