@@ -215,3 +215,28 @@ def test_training_errors(digits):
         TrainConfig(patience=0)
     with pytest.raises(ValueError, match="val_fraction"):
         TrainConfig(val_fraction=1.0)
+
+
+def test_init_parameters_covers_transposed_convs_and_refuses_unknown_layers() -> None:
+    """Regression: ConvTranspose2d built on the meta device was left uninitialised (VAAL gave NaN)."""
+    from labelwise.models import init_parameters
+
+    with torch.device("meta"):
+        net = torch.nn.Sequential(torch.nn.ConvTranspose2d(4, 2, 3), torch.nn.Linear(3, 2))
+    net = net.to_empty(device="cpu")
+    init_parameters(net, gen(0))
+    w = net[0].weight
+    assert torch.isfinite(w).all() and float(w.abs().max()) <= 1.0
+    fan_in = 2 * 3 * 3  # PyTorch's rule for transposed convs: weight.size(1) * kernel area
+    assert float(net[0].bias.abs().max()) <= 1 / fan_in**0.5
+    again = torch.nn.Sequential(torch.nn.ConvTranspose2d(4, 2, 3), torch.nn.Linear(3, 2))
+    init_parameters(again, gen(0))
+    assert torch.equal(again[0].weight, w)
+
+    class Odd(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.p = torch.nn.Parameter(torch.zeros(2))
+
+    with pytest.raises(TypeError, match="cannot initialise Odd"):
+        init_parameters(Odd(), gen(0))

@@ -44,10 +44,11 @@ def init_parameters(module: nn.Module, generator: torch.Generator) -> nn.Module:
     """
     with torch.no_grad():
         for m in module.modules():
-            if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd)):
+                # _ConvNd covers Conv1d/2d/3d and their transposed versions.
                 nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=generator)
                 if m.bias is not None:
-                    fan_in = int(m.weight[0].numel())
+                    fan_in, _ = nn.init._calculate_fan_in_and_fan_out(m.weight)
                     bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
                     nn.init.uniform_(m.bias, -bound, bound, generator=generator)
             elif isinstance(m, nn.modules.batchnorm._NormBase):
@@ -55,6 +56,16 @@ def init_parameters(module: nn.Module, generator: torch.Generator) -> nn.Module:
                 if m.affine:
                     nn.init.ones_(m.weight)
                     nn.init.zeros_(m.bias)
+            elif any(True for _ in m.parameters(recurse=False)) and not hasattr(
+                m, "reset_parameters_from"
+            ):
+                raise TypeError(
+                    f"init_parameters cannot initialise {type(m).__name__} (its parameters would "
+                    "keep uninitialised memory); give it a reset_parameters_from(generator) "
+                    "method or use Linear / Conv / BatchNorm layers"
+                )
+            if hasattr(m, "reset_parameters_from"):
+                m.reset_parameters_from(generator)
     return module
 
 

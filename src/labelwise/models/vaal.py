@@ -221,9 +221,13 @@ class VAE(nn.Module):
         init_parameters(self, g)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``[B, *input_shape]`` (or flat ``[B, D]``) -> ``mu, logvar``, each ``[B, L]``."""
+        """``[B, *input_shape]`` (or flat ``[B, D]``) -> ``mu, logvar``, each ``[B, L]``.
+
+        ``logvar`` is clamped to [-10, 10] so that ``exp(logvar)`` can neither overflow nor
+        vanish early in training (it diverged to NaN on MNIST without the clamp).
+        """
         h = self.encoder(x)
-        return self.fc_mu(h), self.fc_logvar(h)
+        return self.fc_mu(h), self.fc_logvar(h).clamp(-10.0, 10.0)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """``[B, L] -> [B, prod(input_shape)]`` (flat reconstruction)."""
