@@ -64,8 +64,9 @@ def init_parameters(module: nn.Module, generator: torch.Generator) -> nn.Module:
                     "keep uninitialised memory); give it a reset_parameters_from(generator) "
                     "method or use Linear / Conv / BatchNorm layers"
                 )
-            if hasattr(m, "reset_parameters_from"):
-                m.reset_parameters_from(generator)
+            reset = getattr(m, "reset_parameters_from", None)
+            if callable(reset):
+                reset(generator)
     return module
 
 
