@@ -13,7 +13,6 @@ import numpy as np
 import torch
 
 from labelwise._validation import as_tensor, check_probs
-from labelwise.errors import ShapeError
 
 __all__ = [
     "DEFAULT_CHUNK",
