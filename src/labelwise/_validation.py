@@ -211,7 +211,11 @@ def check_embeddings(emb: Any, name: str = "embeddings", n: int | None = None) -
         t = t.float()
     rows = _rows_per_chunk(t.shape[1])
     for start in range(0, t.shape[0], rows):
-        if not bool(torch.isfinite(t[start : start + rows]).all()):
+        chunk = t[start : start + rows]
+        # A finite sum proves every element finite (NaN and inf propagate into the sum);
+        # one reduction is ~10x faster than an elementwise isfinite mask. Only a non-finite
+        # sum (a bad value, or an overflow of large finite values) needs the exact check.
+        if not bool(torch.isfinite(chunk.sum())) and not bool(torch.isfinite(chunk).all()):
             raise ProbabilityError(f"{name} contains NaN or inf")
     return t
 
