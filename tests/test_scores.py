@@ -14,20 +14,8 @@ import labelwise.scores as S
 from labelwise._validation import check_probs
 from labelwise.errors import ProbabilityError, ShapeError
 from labelwise.scores import _driver
+from tests._helpers import SCORE_NAMES as ALL
 
-ALL = [
-    "least_confidence",
-    "margin",
-    "ratio",
-    "entropy",
-    "expected_entropy",
-    "bald",
-    "variation_ratio",
-    "mean_std",
-    "vote_entropy",
-    "consensus_entropy",
-    "kl_disagreement",
-]
 LN2, LN3, LN4 = math.log(2), math.log(3), math.log(4)
 
 

@@ -13,20 +13,8 @@ from hypothesis.extra import numpy as hnp
 
 import labelwise.scores as S
 from labelwise._validation import check_probs
+from tests._helpers import SCORE_NAMES as ALL
 
-ALL = [
-    "least_confidence",
-    "margin",
-    "ratio",
-    "entropy",
-    "expected_entropy",
-    "bald",
-    "variation_ratio",
-    "mean_std",
-    "vote_entropy",
-    "consensus_entropy",
-    "kl_disagreement",
-]
 VOTES = {"variation_ratio", "vote_entropy"}  # depend on argmax: need untied maxima for class perms
 TOL = 1e-12  # float64
 
