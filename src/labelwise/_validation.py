@@ -7,6 +7,7 @@ fraction of the input (a boolean mask of a 1e6 x 20 x 10 array would already be 
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 from typing import Any, Union
@@ -193,7 +194,10 @@ def check_scores(scores: Any, name: str = "scores") -> torch.Tensor:
         raise ShapeError(f"{name} must be [N] (one score per item), got shape {tuple(t.shape)}")
     if not torch.is_floating_point(t):
         t = t.double()
-    if bool(torch.isnan(t).any()) or bool(torch.isposinf(t).any()):
+    # One reduction: the max is NaN if any score is NaN (torch propagates NaN) and +inf if
+    # any score is +inf.
+    top = float(t.max()) if t.numel() else 0.0
+    if math.isnan(top) or top == math.inf:
         raise ProbabilityError(f"{name} contains NaN or +inf; scores must be finite or -inf")
     return t
 

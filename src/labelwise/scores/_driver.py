@@ -82,23 +82,14 @@ def _structural_tensor(probs: Any, log_probs: Any) -> tuple[torch.Tensor, bool]:
     return t, is_log
 
 
-def _mean_matrix(
-    k: int, c: int, scale: float, dtype: torch.dtype, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``M`` [K*C, C+K] and ``bias`` [C+K] such that ``x.view(n, K*C) @ M + bias`` is
-    ``[mean over K of x (C columns), scale * (row sum - 1) (K columns)]``.
-
-    Scaling the row-sum deviations lets one ``aminmax`` over the contiguous product check
-    them: with ``scale * tolerance = 2`` a valid row gives a value in [-2, 2], and so does
-    every mean (in [0, 1 + atol]), while an invalid row gives a value outside.
-    """
+def _mean_matrix(k: int, c: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``M`` [K*C, C+K] such that ``x.view(n, K*C) @ M`` is ``[mean over K of x (C columns),
+    row sums of x (K columns)]``: one small product yields what the score needs (the mean)
+    and what validation needs (every row sum)."""
     m = torch.zeros((k, c, c + k), dtype=dtype, device=device)
-    eye = torch.eye(c, dtype=dtype, device=device)
-    m[:, :, :c] = eye / k
-    m[torch.arange(k), :, c + torch.arange(k)] = scale
-    bias = torch.zeros(c + k, dtype=dtype, device=device)
-    bias[c:] = -scale
-    return m.view(k * c, c + k), bias
+    m[:, :, :c] = torch.eye(c, dtype=dtype, device=device) / k
+    m[torch.arange(k), :, c + torch.arange(k)] = 1.0
+    return m.view(k * c, c + k)
 
 
 class _Workspace:
@@ -183,19 +174,19 @@ def run_score(
     ws = _Workspace(rows, k, c, cdtype, device)
     out = torch.empty(n_items, dtype=cdtype, device=device)
     if use_gemm:
-        # One [B, C + K] buffer: the product writes the means and the scaled row-sum
-        # deviations at once. A block passes when all its entries lie in [-2, 2]: every
-        # deviation is then within the tolerance (and valid means lie in [0, 1 + atol]).
-        scale = 2.0 / thr
-        mmat, bias = _mean_matrix(k, c, scale, cdtype, device)
-        stats = torch.empty((block, c + k), dtype=cdtype, device=device)
-        pbar_all = stats[:, :c]
-        bound_lo, bound_hi = -scale * thr, scale * thr
+        # One [C + K, B] buffer, written transposed by the product (free: BLAS writes either
+        # layout), so that each class's means and each sample's row sums are contiguous rows:
+        # the outer stage then needs no transposing copy, and one ``aminmax`` over the K
+        # row-sum rows checks every row sum of the block.
+        mmat = _mean_matrix(k, c, cdtype, device)
+        stats_t = torch.empty((c + k, block), dtype=cdtype, device=device)
+        pbar_all = stats_t[:c].t()  # [B, C] view, strides (1, B)
     else:
+        stats_t = None
         pbar_all = torch.empty((block, c), dtype=cdtype, device=device)
         sums_dtype = torch.float64 if sums_exact else cdtype
-        stats = torch.empty((block, k), dtype=sums_dtype, device=device)  # row sums
-        bound_lo, bound_hi = 1.0 - thr, 1.0 + thr
+        sums = torch.empty((block, k), dtype=sums_dtype, device=device)
+    bound_lo, bound_hi = 1.0 - thr, 1.0 + thr
     part_all = None
     if width:
         part_all = torch.empty((block, width), dtype=cdtype, device=device)
@@ -204,8 +195,6 @@ def run_score(
         for b0 in range(0, n_items, block):
             b1 = min(b0 + block, n_items)
             extremes: list[torch.Tensor] = []
-            if use_gemm:
-                stats[: b1 - b0].copy_(bias.expand(b1 - b0, c + k))
             for s0 in range(b0, b1, rows):
                 s1 = min(s0 + rows, b1)
                 n = s1 - s0
@@ -223,21 +212,21 @@ def run_score(
                     # 1 + atol: the min and the row sums are the whole range check.
                     extremes.append(x.amin())  # NaN propagates
                     p = x
-                if use_gemm:
-                    # stats rows were preset to the bias: one in-place product (beta = 1).
-                    stats[i0:i1].addmm_(p.reshape(n, k * c), mmat)
+                if stats_t is not None:
+                    # beta = 0: the buffer's previous contents (even NaN) are ignored.
+                    stats_t[:, i0:i1].t().addmm_(p.reshape(n, k * c), mmat, beta=0)
                 else:
                     torch.mean(p, 1, out=pbar_all[i0:i1])
-                    torch.sum(p, -1, dtype=stats.dtype, out=stats[i0:i1])
+                    torch.sum(p, -1, dtype=sums.dtype, out=sums[i0:i1])
                 if kernel.inner is not None and part_all is not None:
                     part = kernel.inner(p, lp, pbar_all[i0:i1], ws.get("scratch", n))
                     part_all[i0:i1] = part.view(n, width)
             nb = b1 - b0
             ext = torch.stack(extremes)
             ok = (ext.amax() <= 1e-6) if is_log else (ext.amin() >= 0)
-            # One pass over the contiguous block statistics checks every row sum; NaN/inf
-            # anywhere makes its row sum NaN/inf, which fails these bounds too.
-            lo, hi = torch.aminmax(stats[:nb])
+            # One pass over the block's row sums checks them all; NaN/inf anywhere makes
+            # its row sum NaN/inf, which fails these bounds too.
+            lo, hi = torch.aminmax(stats_t[c:, :nb] if stats_t is not None else sums[:nb])
             ok = ok & (lo >= bound_lo) & (hi <= bound_hi)
             if not bool(ok):
                 _recheck(t, is_log, b0, b1)
