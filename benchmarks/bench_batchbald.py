@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Sampled joint configurations per step, the same for every implementation of a case.
 M = 40_000
 
 
@@ -45,7 +46,7 @@ def synth(n: int, k: int, c: int, seed: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- workers
-def _worker(impl: str, path: str, b: int) -> dict:
+def _worker(impl: str, path: str, b: int, m: int) -> dict:
     import resource
 
     import torch
@@ -58,7 +59,7 @@ def _worker(impl: str, path: str, b: int) -> dict:
 
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t = time.perf_counter()
-        sel = batchbald(probs, b, rng=0, max_configurations=M)
+        sel = batchbald(probs, b, rng=0, max_configurations=m)
         sec = time.perf_counter() - t
         idx, extra = sel.indices.tolist(), sel.info
     elif impl == "batchbald-redux":
@@ -68,7 +69,7 @@ def _worker(impl: str, path: str, b: int) -> dict:
         torch.manual_seed(0)
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t = time.perf_counter()
-        out = get_batchbald_batch(lp, b, M, dtype=torch.double, device="cpu")
+        out = get_batchbald_batch(lp, b, m, dtype=torch.double, device="cpu")
         sec = time.perf_counter() - t
         idx, extra = list(out.indices), {}
     elif impl == "baal":
@@ -79,7 +80,7 @@ def _worker(impl: str, path: str, b: int) -> dict:
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t = time.perf_counter()
         # baal draws num_draw configurations per posterior sample: M = K * num_draw.
-        h = BatchBALD(num_samples=b, num_draw=M // k)
+        h = BatchBALD(num_samples=b, num_draw=m // k)
         scores = h.compute_score(pred)
         sec = time.perf_counter() - t
         # baal returns a score per item (not the pick order): its batch is the top b.
@@ -90,7 +91,7 @@ def _worker(impl: str, path: str, b: int) -> dict:
         pk = np.ascontiguousarray(probs.transpose(1, 0, 2))  # [K, N, C]
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t = time.perf_counter()
-        util = batch_bald(pk, b, n_MC_samples=M, random_state=0)
+        util = batch_bald(pk, b, n_MC_samples=m, random_state=0)
         sec = time.perf_counter() - t
         idx = [int(np.nanargmax(u)) for u in util]
         extra = {}
@@ -101,14 +102,14 @@ def _worker(impl: str, path: str, b: int) -> dict:
             "torch": torch.__version__, "info": extra}
 
 
-def run(impl: str, path: str, b: int, timeout: float, mem_gb: float) -> dict:
+def run(impl: str, path: str, b: int, m: int, timeout: float, mem_gb: float) -> dict:
     import resource
 
     def cap() -> None:  # keep a peer's allocation from taking the shared machine down
         lim = int(mem_gb * (1 << 30))
         resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
 
-    cmd = [sys.executable, __file__, "--worker", impl, path, str(b)]
+    cmd = [sys.executable, __file__, "--worker", impl, path, str(b), str(m)]
     t = time.perf_counter()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
@@ -125,33 +126,38 @@ def run(impl: str, path: str, b: int, timeout: float, mem_gb: float) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--worker", nargs=3)
+    ap.add_argument("--worker", nargs=4)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--timeout", type=float, default=600.0)
     ap.add_argument("--only", default="")
     ap.add_argument("--mem-cap-gb", type=float, default=14.0)
     args = ap.parse_args()
     if args.worker:
-        impl, path, b = args.worker
-        print(json.dumps(_worker(impl, path, int(b))))
+        impl, path, b, m = args.worker
+        print(json.dumps(_worker(impl, path, int(b), int(m))))
         return
+    # (title, shape, b, M, implementations). scikit-activeml holds three [N, M, C] float64
+    # arrays per step (24 GB at N = 10,000 and M = 10,000), so its case uses the largest M
+    # that fits this 24 GB machine with room to spare, M = 2,000, for both implementations.
     cases = [
-        ("N=1,000 K=20 C=10 b=10", (1_000, 20, 10), 10,
+        ("N=1,000 K=20 C=10 b=10 M=40,000", (1_000, 20, 10), 10, M,
          ["labelwise", "batchbald-redux", "baal"]),
-        ("N=10,000 K=20 C=10 b=100", (10_000, 20, 10), 100,
+        ("N=10,000 K=20 C=10 b=100 M=40,000", (10_000, 20, 10), 100, M,
+         ["labelwise", "scikit-activeml"]),
+        ("N=10,000 K=20 C=10 b=100 M=2,000", (10_000, 20, 10), 100, 2_000,
          ["labelwise", "scikit-activeml"]),
     ]
     if args.quick:
-        cases = [("N=300 K=20 C=10 b=6", (300, 20, 10), 6,
+        cases = [("N=300 K=20 C=10 b=6 M=40,000", (300, 20, 10), 6, M,
                   ["labelwise", "batchbald-redux", "baal", "scikit-activeml"])]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for title, shape, b, impls in cases:
+        for title, shape, b, m, impls in cases:
             if args.only and args.only not in title:
                 continue
             path = os.path.join(tmp, "probs.npy")
             np.save(path, synth(*shape, seed=0))
-            results = [run(i, path, b, args.timeout, args.mem_cap_gb) for i in impls]
+            results = [run(i, path, b, m, args.timeout, args.mem_cap_gb) for i in impls]
             ours = results[0]
             for r in results:
                 if "error" in r:

@@ -112,3 +112,38 @@ def test_validation_and_inputs_unmodified() -> None:
         badge(probs * 2, emb, 2)
     with pytest.raises(ShapeError, match=r"\[N, K, C\]"):
         badge(probs[None], emb, 2)
+
+
+def _reference_badge(g: np.ndarray, k: int, gen: np.random.Generator) -> list[int]:
+    """k-means++ seeding on materialised gradient embeddings, drawing like badge does."""
+    picks = [int(np.argmax((g**2).sum(1)))]
+    mind = np.full(g.shape[0], np.inf)
+    for _ in range(1, k):
+        mind = np.minimum(mind, ((g - g[picks[-1]]) ** 2).sum(1))
+        w = mind.copy()
+        w[picks] = 0.0
+        cum = np.cumsum(w)
+        picks.append(int(np.searchsorted(cum, gen.random() * cum[-1], side="right")))
+    return picks
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pruned_seeding_equals_the_unpruned_reference(seed: int) -> None:
+    # Clustered embeddings and confident, varied predictions: most items are provably
+    # farther from a new centre than from their nearest one, so pruning skips most of the
+    # [N, D] products; the picks must still be exactly those of plain k-means++ seeding.
+    # Antipodal clusters (h and -h, opposite predictions) make <a_i, a_c> and <h_i, h_c>
+    # both negative: their gradients are close, which a bound without |.| would miss.
+    rng = np.random.default_rng(seed)
+    n, c, d, k = 400, 5, 16, 25
+    half = rng.normal(scale=4.0, size=(4, d))
+    centres = np.concatenate([half, -half])
+    emb = centres[rng.integers(0, 8, size=n)] + rng.normal(size=(n, d))
+    logits = emb @ rng.normal(scale=0.5, size=(d, c))
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    sel = badge(probs[:, None, :], emb, k, rng=seed)
+    g = gradient_embedding(probs[:, None, :], emb).numpy()
+    assert sel.indices.tolist() == _reference_badge(g, k, np.random.default_rng(seed))
+    evaluated = sel.info["distance_evaluations"]
+    assert 0 < evaluated < 0.5 * n * (k - 1)  # the bound did prune
