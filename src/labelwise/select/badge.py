@@ -140,8 +140,9 @@ def badge(
 
 
 #: Rows of ``h`` gathered per chunk when only some items need their distance updated
-#: (2^22 elements: 16 MB in float32), so the pruned pass never copies the whole pool.
-_GATHER_ELEMENTS = 1 << 22
+#: (2^18 elements: 1 MB in float32, one reused buffer that stays in cache), so the pruned
+#: pass never copies the whole pool.
+_GATHER_ELEMENTS = 1 << 18
 
 #: Above this fraction of candidates the full GEMV is cheaper than gathering their rows.
 _FULL_PASS_FRACTION = 0.5
@@ -165,8 +166,8 @@ def _badge_kernel(
     of the unpruned computation. Returns (picks, gains, number of ``<h_i, h_c>`` computed).
     """
     n, d = h.shape
-    gnorm2 = sq_norms(a) * sq_norms(h)  # ||g_i||^2 [N]
-    hnorm = sq_norms(h).sqrt_()
+    hnorm = torch.linalg.vector_norm(h, dim=1)  # one pass, no [N, D] temporary
+    gnorm2 = sq_norms(a).mul_(hnorm.square())  # ||g_i||^2 = ||a_i||^2 ||h_i||^2 [N]
     eps16 = 16.0 * float(torch.finfo(h.dtype).eps)
     avail = torch.from_numpy(~mask).to(h.device)
     picks = np.empty(k, dtype=np.int64)
@@ -179,6 +180,8 @@ def _badge_kernel(
     ip_a = torch.empty(n, dtype=h.dtype, device=h.device)
     cross = torch.empty(n, dtype=h.dtype, device=h.device)
     gather_rows = max(1, _GATHER_ELEMENTS // max(d, 1))
+    gathered = torch.empty((min(gather_rows, n), d), dtype=h.dtype, device=h.device)
+    part = torch.empty(min(gather_rows, n), dtype=h.dtype, device=h.device)
     avail[first] = False
     c = first
     evaluated = 0
@@ -199,9 +202,12 @@ def _badge_kernel(
         elif n_need:
             evaluated += n_need
             idx = torch.nonzero(need).squeeze(1)
+            hc = h[c]
             for s0 in range(0, n_need, gather_rows):
                 sub = idx[s0 : s0 + gather_rows]
-                dist = torch.mv(h.index_select(0, sub), h[c])
+                m = sub.shape[0]
+                rows = torch.index_select(h, 0, sub, out=gathered[:m])
+                dist = torch.mv(rows, hc, out=part[:m])
                 dist.mul_(ip_a[sub]).mul_(-2.0).add_(base[sub]).clamp_(min=0)
                 mind[sub] = torch.minimum(mind[sub], dist)
         w = torch.where(avail, mind, torch.zeros_like(mind)).cpu().numpy().astype(np.float64)
