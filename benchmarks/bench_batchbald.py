@@ -52,7 +52,7 @@ def _worker(impl: str, path: str, b: int, m: int) -> dict:
     import torch
 
     probs = np.load(path)
-    n, k, c = probs.shape
+    k = probs.shape[1]
     if impl == "labelwise":
         sys.path.insert(0, str(ROOT / "src"))
         from labelwise.select.batchbald import batchbald
@@ -113,7 +113,7 @@ def run(impl: str, path: str, b: int, m: int, timeout: float, mem_gb: float) -> 
     t = time.perf_counter()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                           preexec_fn=cap)
+                           preexec_fn=cap, check=False)
     except subprocess.TimeoutExpired:
         return {"impl": impl, "error": f"timeout after {timeout:.0f} s (capped)",
                 "seconds": time.perf_counter() - t}

@@ -297,7 +297,7 @@ def test_lazy_equals_plain_greedy_sampled_regime() -> None:
     # In the sampled regime the lazy greedy prunes only with the structural bound,
     # which holds for the estimate itself: same batch as the plain greedy.
     p = _pool(120, 6, 4, 21)
-    kw = dict(rng=5, exact_limit=0, max_configurations=1200)
+    kw = {"rng": 5, "exact_limit": 0, "max_configurations": 1200}
     a = batchbald(p, 6, lazy=True, **kw)  # type: ignore[arg-type]
     b = batchbald(p, 6, lazy=False, **kw)  # type: ignore[arg-type]
     assert a.indices.tolist() == b.indices.tolist()

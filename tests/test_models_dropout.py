@@ -105,20 +105,18 @@ def test_train_mode_updates_batchnorm_and_drops():
 
 
 def test_rejects_alpha_dropout_nesting_and_train_switch():
-    with pytest.raises(TypeError, match="AlphaDropout"):
-        with seeded_dropout(nn.Sequential(nn.Linear(2, 2), nn.AlphaDropout(0.1)), gen(0)):
-            pass
+    alpha = nn.Sequential(nn.Linear(2, 2), nn.AlphaDropout(0.1))
+    with pytest.raises(TypeError, match="AlphaDropout"), seeded_dropout(alpha, gen(0)):
+        pass
     model = small_seq()
     with seeded_dropout(model, gen(0)):
-        with pytest.raises(RuntimeError, match="already driven"):
-            with seeded_dropout(model, gen(1)):
-                pass
+        with pytest.raises(RuntimeError, match="already driven"), seeded_dropout(model, gen(1)):
+            pass
         model.train()
         with pytest.raises(RuntimeError, match="training mode"):
             model(data())
-    with pytest.raises(TypeError, match="torch.Generator"):
-        with seeded_dropout(model, 0):  # type: ignore[arg-type]
-            pass
+    with pytest.raises(TypeError, match="torch.Generator"), seeded_dropout(model, 0):  # type: ignore[arg-type]
+        pass
 
 
 # --------------------------------------------------------------------------- mc_dropout

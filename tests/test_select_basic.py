@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from labelwise.errors import BudgetError, IndexValidationError, PoolExhaustedError, ProbabilityError, ShapeError
+from labelwise.errors import (
+    BudgetError,
+    IndexValidationError,
+    PoolExhaustedError,
+    ProbabilityError,
+    ShapeError,
+)
 from labelwise.select import Selection, random_batch, stochastic_batch, top_k
 from labelwise.select._stochastic import sampling_log_weights
 

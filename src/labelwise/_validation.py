@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,23 +24,23 @@ from labelwise.errors import (
 )
 
 __all__ = [
+    "VALIDATION_CHUNK",
     "ArrayLike",
     "RNGLike",
-    "VALIDATION_CHUNK",
     "as_tensor",
-    "to_output",
-    "check_probs",
-    "check_scores",
     "check_embeddings",
-    "check_k",
-    "check_rng",
-    "check_indices",
     "check_exclude",
+    "check_indices",
+    "check_k",
+    "check_probs",
+    "check_rng",
+    "check_scores",
+    "to_output",
     "torch_generator",
 ]
 
-ArrayLike = Union[np.ndarray, torch.Tensor]
-RNGLike = Union[int, np.integer, np.random.Generator, None]
+ArrayLike = np.ndarray | torch.Tensor
+RNGLike = int | np.integer | np.random.Generator | None
 
 #: Elements validated per chunk; keeps temporaries to a few MB whatever the shape is.
 VALIDATION_CHUNK = 1 << 20

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 import numpy as np
 import typer
@@ -32,7 +32,7 @@ class _UsageError(Exception):
     """A user error found by the CLI itself."""
 
 
-def _fail(msg: str) -> "typer.Exit":
+def _fail(msg: str) -> typer.Exit:
     _err.print(f"[bold red]error:[/] {msg}", highlight=False, markup=True, soft_wrap=True)
     return typer.Exit(code=2)
 
@@ -43,7 +43,7 @@ def _model_names() -> list[str]:
     return list(MODEL_NAMES)
 
 
-def _split_names(values: List[str]) -> list[str]:
+def _split_names(values: list[str]) -> list[str]:
     names: list[str] = []
     for v in values:
         names.extend(p.strip() for p in v.split(",") if p.strip())
@@ -101,19 +101,19 @@ def _load_npy(path: Path, what: str) -> np.ndarray:
 
 @app.command("select")
 def select_cmd(
-    probs: Optional[Path] = typer.Option(
+    probs: Path | None = typer.Option(
         None, "--probs", help="Predictive samples [N, K, C] (or [N, C]) as .npy."
     ),
-    embeddings: Optional[Path] = typer.Option(
+    embeddings: Path | None = typer.Option(
         None, "--embeddings", help="Embeddings [N, D] as .npy (for batch-aware strategies)."
     ),
-    labeled: Optional[Path] = typer.Option(
+    labeled: Path | None = typer.Option(
         None, "--labeled", help="Already labeled whole-dataset indices, one per line."
     ),
     strategy: str = typer.Option("entropy", "--strategy", "-s", help="Strategy name."),
     k: int = typer.Option(..., "-k", "--k", help="How many items to select."),
     seed: int = typer.Option(0, "--seed", help="Seed for tie-breaking and sampling."),
-    out: Optional[Path] = typer.Option(
+    out: Path | None = typer.Option(
         None, "--out", "-o", help="Write the selected indices here, one per line (default: stdout)."
     ),
     log_probs: bool = typer.Option(
@@ -157,7 +157,7 @@ def select_cmd(
 @app.command("simulate")
 def simulate_cmd(
     dataset: str = typer.Option("digits", "--dataset", "-d", help="Bundled dataset name or a .npz file."),
-    strategy: List[str] = typer.Option(
+    strategy: list[str] = typer.Option(
         ["bald"], "--strategy", "-s", help="Strategy name(s); repeat or comma-separate."
     ),
     batch_size: int = typer.Option(10, "--batch-size", "-b", help="Labels acquired per round."),
@@ -166,7 +166,7 @@ def simulate_cmd(
     initial: str = typer.Option("balanced", "--initial", help="'balanced' or 'random'."),
     seeds: int = typer.Option(1, "--seeds", help="Number of seeds (0 .. n-1)."),
     mc_samples: int = typer.Option(20, "--mc-samples", "-K", help="MC dropout samples K."),
-    pool_subset: Optional[int] = typer.Option(
+    pool_subset: int | None = typer.Option(
         None, "--pool-subset", help="Score a random subset of this many pool items per round."
     ),
     model: str = typer.Option(
@@ -185,14 +185,14 @@ def simulate_cmd(
         "snapshot, ensemble, diverse-ensemble, split-head, stochastic-ensemble.",
     ),
     ensemble_size: int = typer.Option(5, "--ensemble-size", help="Members / heads M of ensemble predictors."),
-    ensemble_warmup_epochs: Optional[int] = typer.Option(
+    ensemble_warmup_epochs: int | None = typer.Option(
         None, "--ensemble-warmup-epochs", help="Shared warm-up of diverse-ensemble (default epochs // 5)."
     ),
-    proxy_model: Optional[str] = typer.Option(
+    proxy_model: str | None = typer.Option(
         None, "--proxy-model", help="Select with this smaller model (selection via proxy); --model is the target."
     ),
-    proxy_epochs: Optional[int] = typer.Option(None, "--proxy-epochs", help="Training epochs of the proxy."),
-    ceal_delta0: Optional[float] = typer.Option(
+    proxy_epochs: int | None = typer.Option(None, "--proxy-epochs", help="Training epochs of the proxy."),
+    ceal_delta0: float | None = typer.Option(
         None, "--ceal-delta0", help="CEAL: pseudo-label items with entropy below this (off by default)."
     ),
     ceal_decay: float = typer.Option(0.0, "--ceal-decay", help="CEAL: threshold decay per round."),
@@ -345,7 +345,7 @@ def report_cmd(
     _out.print(f"report: {out / 'report.md'}")
 
 
-def main(argv: Optional[List[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``labelwise`` console script."""
     try:
         app(args=argv, standalone_mode=True)

@@ -7,17 +7,17 @@ so that the message alone says how to fix the call (DESIGN rule 6).
 from __future__ import annotations
 
 __all__ = [
-    "LabelwiseError",
-    "ShapeError",
-    "ProbabilityError",
-    "BudgetError",
-    "PoolExhaustedError",
-    "IndexValidationError",
     "AlreadyLabeledError",
+    "BudgetError",
+    "IndexValidationError",
+    "LabelwiseError",
+    "MissingExtraError",
+    "PoolExhaustedError",
+    "ProbabilityError",
+    "SchemaVersionError",
+    "ShapeError",
     "UnknownClassError",
     "UnknownStrategyError",
-    "SchemaVersionError",
-    "MissingExtraError",
 ]
 
 

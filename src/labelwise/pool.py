@@ -62,7 +62,7 @@ from labelwise.errors import (
 from labelwise.select._selection import Selection
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing import Self
 
 __all__ = ["SCHEMA_VERSION", "LabelRecord", "Pool"]
 
@@ -212,7 +212,7 @@ class Pool:
         self._conn: sqlite3.Connection | None = None
         self._path: Path | None = None
         self._closed = False
-        self._created_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        self._created_at = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         self._lock = threading.RLock()
 
     def _init_state(

@@ -15,19 +15,19 @@ the arrays it was given.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
-
+from typing import Any
 
 from labelwise._validation import RNGLike, as_tensor
 from labelwise.errors import ShapeError, UnknownStrategyError
 from labelwise.select import Selection, random_batch, stochastic_batch, top_k
 
 __all__ = [
-    "Strategy",
     "SelectFn",
-    "get_strategy",
+    "Strategy",
     "available_strategies",
+    "get_strategy",
     "score_strategy",
     "stochastic_strategy",
 ]
@@ -279,7 +279,7 @@ def _load_registry() -> dict[str, Strategy]:
             if exc.name != mod_name:
                 raise
             continue
-        found.extend(getattr(mod, "STRATEGIES"))
+        found.extend(mod.STRATEGIES)
     for s in found:
         if s.name in registry:
             raise RuntimeError(f"strategy {s.name!r} registered twice")

@@ -6,7 +6,8 @@ Discovered from ``labelwise.scores.__all__``: a new score joins this suite by be
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest

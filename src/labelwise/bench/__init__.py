@@ -9,12 +9,12 @@ from labelwise.bench.report import (
 )
 
 __all__ = [
-    "aubc",
-    "labels_to_target",
-    "class_balance_entropy",
-    "mean_and_ci",
     "StrategySummary",
+    "aubc",
+    "class_balance_entropy",
+    "labels_to_target",
+    "mean_and_ci",
+    "plot_learning_curves",
     "summarize",
     "summary_markdown",
-    "plot_learning_curves",
 ]

@@ -6,14 +6,14 @@ evaluation pitfalls summarised in ``shared/REFERENCES.md`` (Lüth et al. 2023, J
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 import numpy as np
 
 #: A 1-D sequence of numbers: list, tuple or numpy array.
-Vector = Union[Sequence[float], np.ndarray]
+Vector = Sequence[float] | np.ndarray
 
-__all__ = ["aubc", "labels_to_target", "class_balance_entropy", "mean_and_ci"]
+__all__ = ["aubc", "class_balance_entropy", "labels_to_target", "mean_and_ci"]
 
 
 def _curve(labels: Vector, values: Vector) -> tuple[np.ndarray, np.ndarray]:
@@ -62,8 +62,9 @@ def aubc(
         return float(np.interp(lo, x, y))
     grid = np.union1d(x[(x > lo) & (x < hi)], [lo, hi])
     yy = np.interp(grid, x, y)
-    trapezoid = getattr(np, "trapezoid", None) or getattr(np, "trapz")
-    return float(trapezoid(yy, grid) / (hi - lo))
+    # Trapezoid rule written out: np.trapezoid (NumPy >= 2) was np.trapz before.
+    area = float(np.sum((grid[1:] - grid[:-1]) * (yy[1:] + yy[:-1])) / 2.0)
+    return area / (hi - lo)
 
 
 def labels_to_target(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,10 +16,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "StrategySummary",
-    "summarize",
-    "plot_learning_curves",
     "plot_class_histograms",
+    "plot_learning_curves",
     "plot_win_matrix",
+    "summarize",
     "summary_markdown",
     "write_report",
 ]
@@ -41,14 +42,14 @@ class StrategySummary:
     seconds_per_round: dict[str, float]
 
 
-def _common_budget(runs: Sequence["RunResult"]) -> tuple[float, float]:
+def _common_budget(runs: Sequence[RunResult]) -> tuple[float, float]:
     lo = min(float(r.labels[0]) for r in runs)
     hi = max(float(r.labels[-1]) for r in runs)
     return lo, hi
 
 
 def summarize(
-    runs: Sequence["RunResult"], targets: Sequence[float] = (0.8, 0.9)
+    runs: Sequence[RunResult], targets: Sequence[float] = (0.8, 0.9)
 ) -> list[StrategySummary]:
     """One :class:`StrategySummary` per strategy, in first-seen order.
 
@@ -58,7 +59,7 @@ def summarize(
     if not runs:
         raise ValueError("no runs to summarise")
     budget = _common_budget(runs)
-    by: dict[str, list["RunResult"]] = {}
+    by: dict[str, list[RunResult]] = {}
     for r in runs:
         by.setdefault(r.strategy, []).append(r)
     out = []
@@ -117,7 +118,7 @@ def summary_markdown(summaries: Sequence[StrategySummary]) -> str:
 
 
 def plot_learning_curves(
-    runs: Sequence["RunResult"],
+    runs: Sequence[RunResult],
     path: str | os.PathLike[str],
     *,
     title: str | None = None,
@@ -128,7 +129,7 @@ def plot_learning_curves(
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    by: dict[str, list["RunResult"]] = {}
+    by: dict[str, list[RunResult]] = {}
     for r in runs:
         by.setdefault(r.strategy, []).append(r)
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
@@ -151,7 +152,7 @@ def plot_learning_curves(
     plt.close(fig)
 
 
-def plot_class_histograms(runs: Sequence["RunResult"], path: str | os.PathLike[str]) -> None:
+def plot_class_histograms(runs: Sequence[RunResult], path: str | os.PathLike[str]) -> None:
     """Bar chart of the acquired set's class histogram per strategy (summed over seeds)."""
     import matplotlib
 
@@ -203,7 +204,7 @@ def plot_win_matrix(names: Sequence[str], W: np.ndarray, path: str | os.PathLike
 
 def write_report(
     out_dir: str | os.PathLike[str],
-    runs: Sequence["RunResult"],
+    runs: Sequence[RunResult],
     *,
     targets: Sequence[float] = (0.8, 0.9),
     title: str | None = None,

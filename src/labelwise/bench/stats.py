@@ -10,8 +10,9 @@ strategy j (p < alpha); each checkpoint contributes 1 / (number of checkpoints),
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from labelwise.bench.metrics import aubc
 if TYPE_CHECKING:
     from labelwise.loop import RunResult
 
-__all__ = ["PairedComparison", "paired_against", "win_matrix", "by_strategy_and_seed"]
+__all__ = ["PairedComparison", "by_strategy_and_seed", "paired_against", "win_matrix"]
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,9 @@ class PairedComparison:
     p_value: float
 
 
-def by_strategy_and_seed(runs: Sequence["RunResult"]) -> dict[str, dict[int, "RunResult"]]:
+def by_strategy_and_seed(runs: Sequence[RunResult]) -> dict[str, dict[int, RunResult]]:
     """Index runs as ``{strategy: {seed: run}}``."""
-    out: dict[str, dict[int, "RunResult"]] = {}
+    out: dict[str, dict[int, RunResult]] = {}
     for r in runs:
         out.setdefault(r.strategy, {})[r.seed] = r
     return out
@@ -53,7 +54,7 @@ def _paired_p(diff: np.ndarray) -> float:
 
 
 def paired_against(
-    runs: Sequence["RunResult"], baseline: str = "random"
+    runs: Sequence[RunResult], baseline: str = "random"
 ) -> list[PairedComparison]:
     """Paired t-test of every strategy's AUBC against ``baseline`` on the shared seeds."""
     table = by_strategy_and_seed(runs)
@@ -84,7 +85,7 @@ def paired_against(
 
 
 def win_matrix(
-    runs: Sequence["RunResult"], alpha: float = 0.05
+    runs: Sequence[RunResult], alpha: float = 0.05
 ) -> tuple[list[str], np.ndarray]:
     """Pairwise win matrix (Ash et al. 2020). Returns (strategy names, W [S, S]).
 
@@ -130,6 +131,6 @@ def win_matrix(
     return names, W
 
 
-def _acc_at(run: "RunResult", labels: float) -> float:
+def _acc_at(run: RunResult, labels: float) -> float:
     idx = int(np.flatnonzero(run.labels == labels)[0])
     return float(run.accuracy[idx])

@@ -28,9 +28,10 @@ import concurrent.futures as cf
 import multiprocessing as mp
 import os
 import tomllib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from labelwise.errors import LabelwiseError
 

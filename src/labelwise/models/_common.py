@@ -104,7 +104,7 @@ def iter_batches(
     if isinstance(data, DataLoader):
         inner = getattr(data.batch_sampler, "sampler", None)
         if isinstance(inner, RandomSampler) or isinstance(data.sampler, RandomSampler):
-            raise ValueError(
+            raise ValueError(  # noqa: TRY004 (a wrong setting, not a wrong type)
                 f"{name} is a DataLoader that shuffles (shuffle=True); predictions would not "
                 "line up with the dataset order. Build the loader with shuffle=False"
             )

@@ -50,7 +50,7 @@ class Selection:
     def __len__(self) -> int:
         return int(self.indices.size)
 
-    def map_to(self, positions: np.ndarray) -> "Selection":
+    def map_to(self, positions: np.ndarray) -> Selection:
         """Return the same selection with indices mapped through ``positions[indices]``.
 
         Used by the pool to turn candidate positions into whole-dataset indices.

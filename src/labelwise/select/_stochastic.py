@@ -28,7 +28,7 @@ from labelwise.errors import ProbabilityError
 from labelwise.select._selection import Selection
 from labelwise.select._topk import _top_k_kernel
 
-__all__ = ["stochastic_batch", "StochasticMode", "sampling_log_weights"]
+__all__ = ["StochasticMode", "sampling_log_weights", "stochastic_batch"]
 
 StochasticMode = Literal["power", "softmax", "softrank"]
 _MODES = ("power", "softmax", "softrank")

@@ -11,7 +11,7 @@ from labelwise._validation import RNGLike, check_exclude, check_k, check_rng, ch
 from labelwise.errors import BudgetError
 from labelwise.select._selection import Selection
 
-__all__ = ["top_k", "random_batch"]
+__all__ = ["random_batch", "top_k"]
 
 
 def top_k(

@@ -192,7 +192,7 @@ def batchbald(
     the batch is filled by highest gain with ties broken by ``rng``.
     """
     t, is_log = check_probs(probs, log_probs=log_probs)
-    n_items, n_samples, n_classes = t.shape
+    n_items, n_samples = t.shape[0], t.shape[1]
     mask = check_exclude(exclude, n_items)
     n_avail = int(n_items - mask.sum())
     k = check_k(k, n_avail)
