@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from typing import Any
 
 import numpy as np
 import torch
 
+from labelwise.datasets import load_dataset
 from labelwise.loop import SimulationConfig, simulate
 from labelwise.models import (
     TrainConfig,
@@ -17,6 +20,9 @@ from labelwise.models import (
     mc_dropout_predict,
     train_snapshot_ensemble,
 )
+from labelwise.scores import bald
+from labelwise.select import Selection, top_k
+from labelwise.strategies import Strategy
 
 
 def gen(s: int) -> torch.Generator:
@@ -84,3 +90,36 @@ def test_predictors_run_in_simulate() -> None:
         (run,) = simulate("digits-flat", "batchbald", seeds=[0], config=cfg)
         assert [r.n_labeled for r in run.rounds] == [20, 25, 30]
         assert len(set(run.acquired())) == 10
+
+
+def _recording_strategy(joint: bool, seen: list[torch.Tensor]) -> Strategy:
+    def fn(k: int, *, probs: Any, exclude: Any = None, rng: Any = None, **_: Any) -> Selection:
+        seen.append(torch.as_tensor(probs).clone())
+        return top_k(bald(probs), k, exclude=exclude, rng=rng)
+
+    return Strategy(f"record-joint-{joint}", "test", "test", frozenset({"probs"}), fn,
+                    joint_samples=joint)
+
+
+def test_auto_predictor_draws_consistent_masks_for_joint_strategies() -> None:
+    """BatchBALD-style strategies must see sample k of every item from one network theta_k:
+    under predictor='auto' copies of one image get identical samples for them, while
+    per-item strategies keep fresh masks per item (the copies disagree)."""
+    base = load_dataset("digits-flat")
+    X = np.repeat(base.X_train[:1], 120, axis=0)  # one image, 120 times
+    data = dataclasses.replace(base, X_train=X, y_train=base.y_train[:120].copy())
+    cfg = SimulationConfig(batch_size=5, budget=25, initial_size=20, model="mlp",
+                           mc_samples=4, train=TrainConfig(epochs=3))
+    assert cfg.predictor == "auto"
+    for joint in (True, False):
+        seen: list[torch.Tensor] = []
+        simulate(data, _recording_strategy(joint, seen), seeds=[0], config=cfg)
+        (probs,) = seen
+        assert probs.shape == (100, 4, 10)
+        spread = (probs - probs[:1]).abs().amax().item()
+        across_k = (probs[:, 0] - probs[:, 1]).abs().amax().item()
+        assert across_k > 1e-4  # K different networks either way
+        if joint:
+            assert spread < 1e-5, spread
+        else:
+            assert spread > 1e-4, spread

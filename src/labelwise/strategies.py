@@ -57,6 +57,12 @@ class Strategy:
         ``fn(k, *, probs, embeddings, n, exclude, rng, **params) -> Selection``.
     params : mapping
         Default keyword parameters passed to ``select_fn``.
+    joint_samples : bool, default False
+        The selector reads ``probs[:, k]`` of different items as draws from one model
+        ``theta_k`` (joint entropies across items, as BatchBALD's). The loop then draws
+        consistent samples (the same K dropout masks for the whole pool) under
+        ``predictor="auto"``; independent masks per item would make every item look
+        independent of every other and hide redundancy.
     """
 
     name: str
@@ -65,6 +71,7 @@ class Strategy:
     needs: frozenset[str]
     select_fn: SelectFn = field(repr=False)
     params: Mapping[str, Any] = field(default_factory=dict)
+    joint_samples: bool = False
 
     def __post_init__(self) -> None:
         unknown = set(self.needs) - _NEEDS

@@ -155,7 +155,9 @@ def run_suite(
     out.mkdir(parents=True, exist_ok=True)
     if not isinstance(suite, Suite):
         (out / "suite.toml").write_text(Path(suite).read_text())
-    pairs: Sequence[tuple[str, int]] = [(st, sd) for st in s.strategies for sd in s.seeds]
+    # Seed-major: an interrupted suite has every strategy on the first seeds (paired with
+    # random on the same initial sets) rather than every seed of the first strategies.
+    pairs: Sequence[tuple[str, int]] = [(st, sd) for sd in s.seeds for st in s.strategies]
     done: dict[tuple[str, int], dict[str, Any]] = {}
     if jobs == 1:
         for st, sd in pairs:

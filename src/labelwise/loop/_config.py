@@ -61,7 +61,10 @@ class SimulationConfig:
         Torch device for training and prediction.
     predictor : str, default "auto"
         Where the predictive samples come from. ``"auto"``: weight samples for
-        Bayes-by-backprop models (``bbb-*``), MC dropout otherwise. ``"consistent-dropout"``:
+        Bayes-by-backprop models (``bbb-*``), MC dropout otherwise, with the same K masks
+        for every candidate when the strategy reads samples jointly across items
+        (:attr:`~labelwise.strategies.Strategy.joint_samples`, e.g. ``batchbald``) and
+        fresh masks per item for the others. ``"consistent-dropout"``:
         the same K dropout masks for every candidate. ``"snapshot"``: a snapshot ensemble
         of K = ``mc_samples`` members (Huang et al. 2017): ``train.epochs`` are cut into K
         cosine cycles, the last snapshot is the evaluated model. The following use

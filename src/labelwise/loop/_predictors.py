@@ -77,8 +77,15 @@ def selection_probs(
     X: torch.Tensor,
     config: SimulationConfig,
     generator: torch.Generator,
+    *,
+    consistent: bool = False,
 ) -> torch.Tensor:
-    """Predictive samples ``[N, K, C]`` of the selecting model under ``config.predictor``."""
+    """Predictive samples ``[N, K, C]`` of the selecting model under ``config.predictor``.
+
+    ``consistent=True`` draws the same K dropout masks (or weight samples) for every item
+    of ``X``, as ``predictor="consistent-dropout"`` does; the loop asks for it when the
+    strategy has ``joint_samples`` and the predictor is ``"auto"``.
+    """
     if config.predictor == "stochastic-ensemble":
         assert members is not None
         return stochastic_ensemble_predict(
@@ -90,5 +97,5 @@ def selection_probs(
         return split_head_predict(model, X, device=config.device)
     return predictive_samples(
         model, X, k=config.mc_samples, device=config.device, generator=generator,
-        consistent=config.predictor == "consistent-dropout",
+        consistent=consistent or config.predictor == "consistent-dropout",
     )

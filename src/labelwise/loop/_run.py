@@ -394,7 +394,8 @@ def _strategy_inputs(
     inputs: dict[str, Any] = {"probs": None, "embeddings": None}
     if "probs" in needs:
         inputs["probs"] = selection_probs(
-            model, members, X[positions], config, seeded_torch_generator(run.seed, PREDICT, rnd)
+            model, members, X[positions], config, seeded_torch_generator(run.seed, PREDICT, rnd),
+            consistent=run.strat.joint_samples and config.predictor == "auto",
         )
     if "embeddings" in needs:
         inputs["embeddings"] = extract_embeddings(

@@ -28,5 +28,6 @@ STRATEGIES: list[Strategy] = [
         "Kirsch et al. 2019, BatchBALD (NeurIPS)",
         frozenset({"probs"}),
         _batchbald_fn,
+        joint_samples=True,
     ),
 ]

@@ -137,7 +137,11 @@ def batchbald(
     ----------
     probs : array [N, K, C], optional
         Predictive samples: N pool items, K posterior samples (MC dropout passes, ensemble
-        members), C classes. numpy or torch; the computation runs on its device.
+        members), C classes. numpy or torch; the computation runs on its device. The joint
+        entropy reads ``probs[:, k]`` as the whole pool under one model ``ω_k``: draw the
+        samples consistently (ensemble members, weight samples, or
+        :func:`~labelwise.models.consistent_mc_dropout_predict`). With fresh dropout masks
+        per item, copies of an item look independent and are not recognised as redundant.
     k : int
         Batch size, ``1 <= k <= N - len(exclude)``.
     log_probs : array [N, K, C], optional
