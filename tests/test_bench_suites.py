@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from labelwise.bench.metrics import redundant_acquisitions
 from labelwise.bench.stats import paired_against, win_matrix
 from labelwise.bench.suite import load_suite, run_suite
-from labelwise.datasets import available_datasets
+from labelwise.datasets import available_datasets, load_dataset
 from labelwise.errors import LabelwiseError
 
 SUITES = sorted((Path(__file__).parents[1] / "benchmarks" / "suites").glob("*.toml"))
@@ -52,3 +54,27 @@ def test_suite_errors(tmp_path: Path) -> None:
     p.write_text("not toml [")
     with pytest.raises(LabelwiseError, match="TOML"):
         load_suite(p)
+
+
+def test_report_counts_copies_when_the_dataset_has_groups(tmp_path: Path) -> None:
+    from labelwise.bench.report import write_report
+
+    suite = Path(__file__).parents[1] / "benchmarks" / "suites" / "digits-smoke.toml"
+    runs = run_suite(suite, tmp_path / "a")
+    assert "copies of labeled items" not in (tmp_path / "a" / "report.md").read_text()
+    n = len(load_dataset("digits").X_train)
+    groups = np.arange(n, dtype=np.int64) // 2  # pretend items 2i and 2i + 1 are copies
+    expected = {
+        r.strategy: redundant_acquisitions(r.initial, [x.selected for x in r.rounds], groups)
+        for r in runs if r.seed == 0
+    }
+    md = write_report(tmp_path / "b", runs, groups=groups)
+    assert "acquired copies of labeled items" in md
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    for s in summary["strategies"]:
+        mean, _ = s["redundant_acquisitions"]
+        assert mean >= 0
+    # every run's count is the metric's, so one seed's value bounds the mean when alone
+    one = write_report(tmp_path / "c", [r for r in runs if r.seed == 0], groups=groups)
+    for name, count in expected.items():
+        assert f"| {name} |" in one and f"| {count:.1f} ± 0.0 |" in one

@@ -393,3 +393,38 @@ def test_repeated_mnist_is_three_noisy_copies() -> None:
     assert not np.array_equal(rep.X_train[:n], rep.X_train[n : 2 * n])
     again = load_dataset("repeated-mnist")
     np.testing.assert_array_equal(again.X_train[:50], rep.X_train[:50])
+    # groups name the copies: item r * n + i is a copy of digit i
+    assert rep.groups is not None and rep.groups.dtype == np.int64
+    np.testing.assert_array_equal(rep.groups[[5, n + 5, 2 * n + 5]], [5, 5, 5])
+    assert len(np.unique(rep.groups)) == n
+    assert base.groups is None
+
+
+def test_dataset_groups_are_validated() -> None:
+    from labelwise.datasets import Dataset
+
+    X, y = np.zeros((4, 2), np.float32), np.array([0, 1, 0, 1])
+    ok = Dataset("t", X, y, None, None, (0, 1), "test", groups=np.array([0, 0, 1, 1]))
+    assert ok.groups is not None
+    for bad in (np.array([0, 1, 2]), np.array([0.0, 1, 2, 3]), [0, 1, 2, 3]):
+        with pytest.raises(TypeError, match="groups must be an int64"):
+            Dataset("t", X, y, None, None, (0, 1), "test", groups=bad)  # type: ignore[arg-type]
+
+
+def test_npz_groups_are_loaded_and_split(tmp_path: Path) -> None:
+    from labelwise.datasets import load_arrays
+
+    X = np.arange(40, dtype=np.float32).reshape(20, 2)
+    y = np.array([0, 1] * 10)
+    groups = np.arange(20) // 2
+    np.savez(tmp_path / "d.npz", X=X, y=y, groups=groups)
+    d = load_arrays(tmp_path / "d.npz")
+    assert d.groups is not None and d.groups.dtype == np.int64
+    np.testing.assert_array_equal(d.groups, groups)
+    split = load_arrays(tmp_path / "d.npz", test_fraction=0.5)
+    assert split.groups is not None and split.groups.shape == (10,)
+    # each kept item keeps its own group id (X row 2g or 2g + 1 belongs to group g)
+    np.testing.assert_array_equal(split.groups, (split.X_train[:, 0] // 2).astype(int) // 2)
+    np.savez(tmp_path / "bad.npz", X=X, y=y, groups=np.zeros(3, int))
+    with pytest.raises(ValueError, match="one integer per training item"):
+        load_arrays(tmp_path / "bad.npz")

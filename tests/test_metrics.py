@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labelwise.bench.metrics import aubc, class_balance_entropy, labels_to_target, mean_and_ci
+from labelwise.bench.metrics import (
+    aubc,
+    class_balance_entropy,
+    labels_to_target,
+    mean_and_ci,
+    redundant_acquisitions,
+)
 
 
 def test_aubc_hand_computed() -> None:
@@ -42,3 +48,15 @@ def test_mean_and_ci() -> None:
     assert m == pytest.approx(2.0)
     assert h == pytest.approx(4.302653 / np.sqrt(3), rel=1e-5)
     assert mean_and_ci([4.0]) == (4.0, 0.0)
+
+
+def test_redundant_acquisitions_by_hand() -> None:
+    # items 0..5, groups: {0, 3} copies of digit 0, {1, 4} of digit 1, {2, 5} of digit 2
+    groups = np.array([0, 1, 2, 0, 1, 2])
+    assert redundant_acquisitions([0], [[1, 2]], groups) == 0
+    assert redundant_acquisitions([0], [[3]], groups) == 1  # copy of an initial label
+    assert redundant_acquisitions([0], [[1], [4, 2]], groups) == 1  # copy of an earlier batch
+    assert redundant_acquisitions([], [[1, 4, 2, 5]], groups) == 2  # copies inside one batch
+    assert redundant_acquisitions([], [], groups) == 0
+    with pytest.raises(ValueError, match="integer"):
+        redundant_acquisitions([0], [[1]], np.array([0.5, 1.0]))

@@ -258,7 +258,9 @@ def simulate_cmd(
         except (LabelwiseError, ValueError) as exc:
             raise _fail(str(exc)) from None
     _print_summary(runs, target_list, f"{data.name}: {n_rounds} rounds, {seeds} seed(s)")
-    write_report(out, runs, targets=target_list, title=f"{data.name}, b={batch_size}")
+    write_report(
+        out, runs, targets=target_list, title=f"{data.name}, b={batch_size}", groups=data.groups
+    )
     _out.print(
         f"results: {out / 'results.json'}  report: {out / 'report.md'}  "
         f"plot: {out / 'learning_curve.png'}"
@@ -338,7 +340,10 @@ def report_cmd(
             if not files:
                 raise _UsageError(f"{out} has no results.json and no runs/*.json")
             runs = [RunResult.from_dict(json.loads(f.read_text())) for f in files]
-        write_report(out, runs, targets=target_list, title=out.name)
+        from labelwise.bench.suite import dataset_groups
+
+        groups = dataset_groups(runs[0].dataset) if runs else None
+        write_report(out, runs, targets=target_list, title=out.name, groups=groups)
     except (LabelwiseError, ValueError, OSError, _UsageError) as exc:
         raise _fail(str(exc)) from None
     _print_summary(runs, target_list, out.name)

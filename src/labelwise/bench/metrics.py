@@ -13,7 +13,13 @@ import numpy as np
 #: A 1-D sequence of numbers: list, tuple or numpy array.
 Vector = Sequence[float] | np.ndarray
 
-__all__ = ["aubc", "class_balance_entropy", "labels_to_target", "mean_and_ci"]
+__all__ = [
+    "aubc",
+    "class_balance_entropy",
+    "labels_to_target",
+    "mean_and_ci",
+    "redundant_acquisitions",
+]
 
 
 def _curve(labels: Vector, values: Vector) -> tuple[np.ndarray, np.ndarray]:
@@ -92,6 +98,42 @@ def class_balance_entropy(counts: Vector, normalise: bool = True) -> float:
     if normalise:
         return h / np.log(c.size) if c.size > 1 else 0.0
     return h
+
+
+def redundant_acquisitions(initial: Vector, batches: Sequence[Vector], groups: Vector) -> int:
+    """How many acquired items were copies of an item already labeled.
+
+    Items are processed in acquisition order (batch by batch, in pick order within a batch);
+    an item counts when its group was already among the initial labels, an earlier batch, or
+    an earlier pick of its own batch. A strategy that recognises duplicates (BatchBALD on
+    Repeated MNIST, Kirsch et al. 2019) should score near random's count; top-k BALD, which
+    takes every copy of an informative digit, scores far above it.
+
+    Parameters
+    ----------
+    initial : array of int [n0]
+        Pool indices of the initial labels.
+    batches : sequence of arrays of int
+        Pool indices acquired per round.
+    groups : array of int [N]
+        Group id of each pool item (:attr:`labelwise.datasets.Dataset.groups`).
+
+    Returns
+    -------
+    int
+    """
+    g = np.asarray(groups)
+    if g.ndim != 1 or not np.issubdtype(g.dtype, np.integer):
+        raise ValueError(f"groups must be a 1-D integer array, got {g.dtype}{list(g.shape)}")
+    seen = {int(x) for x in g[np.asarray(initial, dtype=np.int64)]}
+    count = 0
+    for batch in batches:
+        for item in g[np.asarray(batch, dtype=np.int64)]:
+            key = int(item)
+            if key in seen:
+                count += 1
+            seen.add(key)
+    return count
 
 
 def mean_and_ci(values: Vector, confidence: float = 0.95) -> tuple[float, float]:

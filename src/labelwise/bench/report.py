@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from labelwise.bench.metrics import aubc, class_balance_entropy, labels_to_target, mean_and_ci
+from labelwise.bench.metrics import (
+    aubc,
+    class_balance_entropy,
+    labels_to_target,
+    mean_and_ci,
+    redundant_acquisitions,
+)
 
 if TYPE_CHECKING:
     from labelwise.loop import RunResult
@@ -30,7 +36,8 @@ class StrategySummary:
     """Across-seed summary of one strategy.
 
     ``labels_to`` maps each target accuracy to (median labels over the seeds that reached
-    it, number of seeds that reached it).
+    it, number of seeds that reached it). ``redundant`` is the mean and interval over seeds
+    of :func:`~labelwise.bench.metrics.redundant_acquisitions` (None without groups).
     """
 
     strategy: str
@@ -40,6 +47,7 @@ class StrategySummary:
     labels_to: dict[float, tuple[float | None, int]]
     acquired_balance: float
     seconds_per_round: dict[str, float]
+    redundant: tuple[float, float] | None = None
 
 
 def _common_budget(runs: Sequence[RunResult]) -> tuple[float, float]:
@@ -49,12 +57,16 @@ def _common_budget(runs: Sequence[RunResult]) -> tuple[float, float]:
 
 
 def summarize(
-    runs: Sequence[RunResult], targets: Sequence[float] = (0.8, 0.9)
+    runs: Sequence[RunResult],
+    targets: Sequence[float] = (0.8, 0.9),
+    *,
+    groups: np.ndarray | None = None,
 ) -> list[StrategySummary]:
     """One :class:`StrategySummary` per strategy, in first-seen order.
 
     AUBC is computed over the label range shared by every run, so strategies compare on
-    the same budget axis.
+    the same budget axis. ``groups`` (the dataset's near-duplicate groups, ``[N]``) adds
+    the count of acquired copies of already-labeled items.
     """
     if not runs:
         raise ValueError("no runs to summarise")
@@ -80,6 +92,12 @@ def summarize(
             phase: float(np.mean([getattr(rec, f"seconds_{phase}") for r in rs for rec in r.rounds]))
             for phase in ("train", "predict", "select")
         }
+        redundant = None
+        if groups is not None:
+            redundant = mean_and_ci([
+                redundant_acquisitions(r.initial, [rec.selected for rec in r.rounds], groups)
+                for r in rs
+            ])
         out.append(
             StrategySummary(
                 strategy=name,
@@ -89,6 +107,7 @@ def summarize(
                 labels_to=lt,
                 acquired_balance=class_balance_entropy(hist) if hist.sum() else float("nan"),
                 seconds_per_round=secs,
+                redundant=redundant,
             )
         )
     return out
@@ -98,7 +117,10 @@ def summary_markdown(summaries: Sequence[StrategySummary]) -> str:
     """A Markdown table of :func:`summarize` output."""
     targets = list(summaries[0].labels_to) if summaries else []
     head = ["strategy", "seeds", "final acc", "AUBC"] + [f"labels to {t:.0%}" for t in targets]
-    head += ["acquired class balance", "s/round (train/predict/select)"]
+    with_groups = any(s.redundant is not None for s in summaries)
+    head += ["acquired class balance"]
+    head += ["acquired copies of labeled items"] if with_groups else []
+    head += ["s/round (train/predict/select)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in summaries:
         row = [
@@ -111,6 +133,8 @@ def summary_markdown(summaries: Sequence[StrategySummary]) -> str:
             med, hit = s.labels_to[t]
             row.append("—" if med is None else f"{med:.0f} ({hit}/{s.n_seeds})")
         row.append(f"{s.acquired_balance:.3f}")
+        if with_groups:
+            row.append("—" if s.redundant is None else f"{s.redundant[0]:.1f} ± {s.redundant[1]:.1f}")
         sp = s.seconds_per_round
         row.append(f"{sp['train']:.2f}/{sp['predict']:.2f}/{sp['select']:.3f}")
         lines.append("| " + " | ".join(row) + " |")
@@ -208,11 +232,13 @@ def write_report(
     *,
     targets: Sequence[float] = (0.8, 0.9),
     title: str | None = None,
+    groups: np.ndarray | None = None,
 ) -> str:
     """Write ``report.md``, ``summary.json`` and the PNG plots into ``out_dir``.
 
-    Returns the Markdown text. Everything is regenerated from ``runs`` alone, so
-    ``labelwise report DIR`` can rebuild it from the saved results.
+    Returns the Markdown text. Everything is regenerated from ``runs`` (and the dataset's
+    near-duplicate ``groups``, if it has any), so ``labelwise report DIR`` can rebuild it
+    from the saved results.
     """
     import json
     from pathlib import Path
@@ -221,7 +247,7 @@ def write_report(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    summaries = summarize(runs, targets=targets)
+    summaries = summarize(runs, targets=targets, groups=groups)
     paired = paired_against(runs)
     names, W = win_matrix(runs)
     plot_learning_curves(runs, out / "learning_curve.png", title=title)
@@ -262,6 +288,9 @@ def write_report(
                         "labels_to": {str(k): list(v) for k, v in s.labels_to.items()},
                         "acquired_balance": s.acquired_balance,
                         "seconds_per_round": s.seconds_per_round,
+                        "redundant_acquisitions": (
+                            None if s.redundant is None else list(s.redundant)
+                        ),
                     }
                     for s in summaries
                 ],

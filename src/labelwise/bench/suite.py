@@ -33,9 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from labelwise.errors import LabelwiseError
 
-__all__ = ["Suite", "load_suite", "run_suite"]
+__all__ = ["Suite", "dataset_groups", "load_suite", "run_suite"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,15 @@ def _load_data(dataset: str) -> Any:
     return load_arrays(dataset) if dataset.endswith(".npz") else load_dataset(dataset)
 
 
+def dataset_groups(dataset: str) -> np.ndarray | None:
+    """The near-duplicate groups of a suite's dataset (``Dataset.groups``), or None when it
+    has none or cannot be loaded here (a report then omits the redundancy column)."""
+    try:
+        return _load_data(dataset).groups
+    except (LabelwiseError, OSError, ImportError, ValueError):
+        return None
+
+
 def _run_pair(
     suite: Suite, strategy: str, seed: int, out: str, threads: int | None
 ) -> dict[str, Any]:
@@ -174,5 +185,5 @@ def run_suite(
                     on_done(*futs[fut])
     runs = [RunResult.from_dict(done[p]) for p in pairs]
     write_results(out / "results.json", runs)
-    write_report(out, runs, targets=s.targets, title=s.name)
+    write_report(out, runs, targets=s.targets, title=s.name, groups=dataset_groups(s.dataset))
     return runs

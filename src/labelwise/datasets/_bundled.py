@@ -149,6 +149,7 @@ def _repeated_mnist() -> Dataset:
         name="repeated-mnist",
         X_train=np.concatenate(copies).astype(np.float32),
         y_train=np.concatenate([base.y_train] * 3),
+        groups=np.tile(np.arange(base.n_train, dtype=np.int64), 3),
         X_test=base.X_test,
         y_test=base.y_test,
         classes=tuple(base.classes),

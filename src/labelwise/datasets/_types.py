@@ -46,6 +46,11 @@ class Dataset:
         Where the data come from and how the split was made.
     keys : tuple of str or None
         One identifier per training item (e.g. the image's path relative to its folder).
+    groups : ndarray of int64, shape [N], or None
+        Near-duplicate groups of the pool: items with the same id are copies of one
+        original (repeated-mnist: the three noisy copies of a digit). Reports count
+        acquisitions of an item whose group was already labeled
+        (:func:`labelwise.bench.metrics.redundant_acquisitions`).
     """
 
     name: str
@@ -56,6 +61,7 @@ class Dataset:
     classes: tuple[ClassValue, ...]
     description: str
     keys: tuple[str, ...] | None = None
+    groups: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(self.classes))
@@ -76,6 +82,14 @@ class Dataset:
             if len(keys) != X.shape[0]:
                 raise ValueError(f"keys has {len(keys)} entries but X_train has {X.shape[0]} rows")
             object.__setattr__(self, "keys", keys)
+        g = self.groups
+        if g is not None and (
+            not isinstance(g, np.ndarray) or g.dtype != np.int64 or g.shape != (X.shape[0],)
+        ):
+            raise TypeError(
+                f"groups must be an int64 numpy array of shape ({X.shape[0]},) (one group id "
+                f"per pool item), got {_shape_of(g)}"
+            )
 
     @staticmethod
     def _check_pair(

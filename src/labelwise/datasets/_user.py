@@ -125,8 +125,9 @@ def load_arrays(
 
     * ``.npy``: features only, an unlabeled pool (every ``y_train`` is ``-1``, no test set).
     * ``.npz``: features under ``X_train`` (or ``X``), optional labels under ``y_train``
-      (or ``y``), an optional test set ``X_test`` + ``y_test`` and an optional ``classes``
-      array.
+      (or ``y``), an optional test set ``X_test`` + ``y_test``, an optional ``classes``
+      array and optional near-duplicate ``groups`` (one integer per training item; see
+      :attr:`Dataset.groups`).
 
     Features ``[N, D]``, ``[N, H, W]`` (given a channel axis) or ``[N, C, H, W]`` become
     float32; ``uint8`` arrays are treated as 8-bit images and scaled by 1/255.
@@ -177,6 +178,7 @@ def load_arrays(
     cls_arg = None if classes is None else _class_values(list(classes), "classes")
 
     X_test = y_test_raw = None
+    groups: np.ndarray | None = None
     if suffix == ".npy":
         X = _features(np.load(p, allow_pickle=False), "the array", source)
         y_raw: np.ndarray | None = None
@@ -198,6 +200,17 @@ def load_arrays(
             if "X_test" in files:
                 X_test = _features(npz["X_test"], "X_test", source)
                 y_test_raw = _label_values(npz["y_test"], "y_test", source, X_test.shape[0])
+            if "groups" in files:
+                groups = np.asarray(npz["groups"])
+                if (
+                    groups.shape != (X.shape[0],)
+                    or not np.issubdtype(groups.dtype, np.integer)
+                ):
+                    raise ValueError(
+                        f"'groups' in {source} must be one integer per training item "
+                        f"({X.shape[0]}), got {groups.dtype}{list(groups.shape)}"
+                    )
+                groups = groups.astype(np.int64)
             file_classes = (
                 _class_values(npz["classes"].tolist(), f"'classes' in {source}")
                 if "classes" in files
@@ -233,6 +246,7 @@ def load_arrays(
         train_idx, test_idx = _stratified_split(y, float(test_fraction), rng)
         X_test, y_test = X[test_idx], y[test_idx]
         X, y = X[train_idx], y[train_idx]
+        groups = None if groups is None else groups[train_idx]
         seed = rng if isinstance(rng, (int, np.integer)) else "a caller-supplied generator"
         split = (
             f"a stratified test split of {test_fraction:g} of each class's labeled items "
@@ -250,6 +264,7 @@ def load_arrays(
             f"Arrays from {str(p)!r}: {X.shape[0]} pool items ({n_unl} unlabeled), "
             f"{len(cls)} classes; {split}."
         ),
+        groups=groups,
     )
 
 
