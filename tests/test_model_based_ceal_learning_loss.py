@@ -11,7 +11,9 @@ from labelwise.datasets import load_dataset
 from labelwise.errors import LabelwiseError
 from labelwise.loop import SimulationConfig, ceal_threshold, run_simulation
 from labelwise.models import (
+    LearningLossNet,
     TrainConfig,
+    learning_loss_stop_epoch,
     loss_ranking_loss,
     make_model,
     seeded_dropout,
@@ -115,3 +117,33 @@ def test_learning_loss_runs_in_simulate_and_needs_its_model(digits) -> None:  # 
     assert len(set(run.acquired())) == 10
     with pytest.raises(LabelwiseError, match="ll-mlp"):
         run_simulation(digits, "learning-loss", 0, SimulationConfig(**FAST))  # type: ignore[arg-type]
+
+
+def test_stop_epoch_follows_the_paper() -> None:
+    assert learning_loss_stop_epoch(200) == 120  # Yoo & Kweon: epoch 120 of 200
+    assert learning_loss_stop_epoch(50) == 30  # not 31 (0.6 * 50 = 30.000000000000004)
+    assert learning_loss_stop_epoch(30) == 18 and learning_loss_stop_epoch(1) == 1
+    assert learning_loss_stop_epoch(10, 0.0) == 0
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="epochs"):
+            learning_loss_stop_epoch(bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="fraction"):
+        learning_loss_stop_epoch(10, 1.5)
+
+
+def test_loop_builds_learning_loss_models_with_the_paper_stop_epoch(  # type: ignore[no-untyped-def]
+    digits, monkeypatch
+) -> None:
+    built: list[torch.nn.Module] = []
+    real = run_mod.make_model
+
+    def spy(name: str, **kw):  # type: ignore[no-untyped-def]
+        m = real(name, **kw)
+        built.append(m)
+        return m
+
+    monkeypatch.setattr(run_mod, "make_model", spy)
+    cfg = SimulationConfig(**{**FAST, "model": "ll-mlp", "budget": 25})  # type: ignore[arg-type]
+    run_simulation(digits, "learning-loss", 0, cfg)
+    assert built and all(isinstance(m, LearningLossNet) for m in built)
+    assert {m.stop_grad_epoch for m in built} == {18}  # 60% of FAST's 30 epochs

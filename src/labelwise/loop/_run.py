@@ -54,6 +54,7 @@ from labelwise.models import (
     TrainConfig,
     evaluate,
     extract_embeddings,
+    learning_loss_stop_epoch,
     make_model,
 )
 from labelwise.pool import Pool
@@ -140,7 +141,13 @@ class _Run:
 
     def build(self, name: str, *key: int) -> torch.nn.Module:
         """A fresh model ``name``, initialised from ``(seed, *key)``."""
-        kwargs = {"n_heads": self.config.ensemble_size} if name.startswith("split-head") else {}
+        kwargs: dict[str, Any] = {}
+        if name.startswith("split-head"):
+            kwargs["n_heads"] = self.config.ensemble_size
+        if name.startswith("ll-"):
+            # Yoo & Kweon 2019: the loss module stops shaping the backbone after 60% of
+            # training (epoch 120 of 200).
+            kwargs["stop_grad_epoch"] = learning_loss_stop_epoch(self.config.train.epochs)
         return make_model(
             name, input_shape=self.input_shape, n_classes=self.n_classes,
             generator=seeded_torch_generator(self.seed, *key), **kwargs,

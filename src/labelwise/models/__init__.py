@@ -14,7 +14,8 @@
 - :class:`PredictionRecorder`, :func:`forgetting_counts`, :func:`label_dispersion`
   (Toneva et al. 2019; Bengar et al. 2021).
 - :func:`train_snapshot_ensemble` (Huang et al. 2017).
-- :class:`LearningLossNet`, :func:`loss_ranking_loss` (Yoo & Kweon 2019).
+- :class:`LearningLossNet`, :func:`loss_ranking_loss`, :func:`learning_loss_stop_epoch`
+  (Yoo & Kweon 2019).
 - :func:`train_ensemble`, :func:`train_diverse_ensemble`, :class:`SplitHeadMLP`,
   :func:`split_head_predict`, :func:`stochastic_ensemble_predict` (Beluch et al. 2018).
 - :func:`vaal_scores`, :func:`train_vaal`, :class:`VAALConfig`, :func:`gaussian_kl`
@@ -45,8 +46,10 @@ from labelwise.models.implicit_ensembles import (
     train_ensemble,
 )
 from labelwise.models.learning_loss import (
+    PAPER_STOP_GRAD_FRACTION,
     LearningLossNet,
     LossPredictionModule,
+    learning_loss_stop_epoch,
     loss_ranking_loss,
 )
 from labelwise.models.mc_dropout import find_trunk_head, mc_dropout_predict
@@ -67,6 +70,7 @@ __all__ = [
     "DROPOUT_TYPES",
     "MLP",
     "MODEL_NAMES",
+    "PAPER_STOP_GRAD_FRACTION",
     "BayesCNN",
     "BayesConv2d",
     "BayesLinear",
@@ -97,6 +101,7 @@ __all__ = [
     "has_bayes_layers",
     "init_parameters",
     "label_dispersion",
+    "learning_loss_stop_epoch",
     "loss_ranking_loss",
     "make_model",
     "mc_dropout_predict",

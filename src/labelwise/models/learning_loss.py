@@ -19,6 +19,7 @@ half, ``(i, B - 1 - i)`` for ``i < B // 2``; ties ``l_i == l_j`` count as ``sign
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 from typing import Any
@@ -37,7 +38,32 @@ from labelwise.models._common import (
 )
 from labelwise.models.networks import _materialise
 
-__all__ = ["LearningLossNet", "LossPredictionModule", "loss_ranking_loss"]
+__all__ = [
+    "PAPER_STOP_GRAD_FRACTION",
+    "LearningLossNet",
+    "LossPredictionModule",
+    "learning_loss_stop_epoch",
+    "loss_ranking_loss",
+]
+
+#: Share of the training epochs after which the paper detaches the module's input features
+#: (epoch 120 of 200).
+PAPER_STOP_GRAD_FRACTION = 0.6
+
+
+def learning_loss_stop_epoch(epochs: int, fraction: float = PAPER_STOP_GRAD_FRACTION) -> int:
+    """The ``stop_grad_epoch`` that follows the paper for a run of ``epochs`` epochs.
+
+    ``ceil(fraction * epochs)``: 120 for 200 epochs, 30 for 50. The simulation loop builds
+    ``ll-*`` models with it; without it the ranking loss shapes the backbone for the whole
+    run, which cost the classifier ~2 AUBC points on ``digits`` (see docs/model-based.md).
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if not 0.0 <= float(fraction) <= 1.0:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction!r}")
+    # round() first: 0.6 * 50 is 30.000000000000004 in floating point
+    return math.ceil(round(float(fraction) * int(epochs), 9))
 
 
 def loss_ranking_loss(
@@ -141,7 +167,8 @@ class LearningLossNet(nn.Module):
         ``lambda``.
     stop_grad_epoch : int or None, default None
         From this (0-based) epoch on, the module's gradient no longer reaches the backbone;
-        None = never stop.
+        None = never stop. The paper stops after 60% of training:
+        ``learning_loss_stop_epoch(epochs)``, which the simulation loop uses.
     generator : torch.Generator, optional
         Initialises the module.
 
