@@ -389,7 +389,9 @@ def test_repeated_mnist_is_three_noisy_copies() -> None:
     np.testing.assert_array_equal(rep.X_test, base.X_test)
     for r in range(3):
         noise = rep.X_train[r * n : (r + 1) * n] - base.X_train
-        assert abs(float(noise.std()) - 0.1) < 0.002 and abs(float(noise.mean())) < 0.002
+        # the BatchBALD code's sigma = 0.1 after normalising by MNIST's std 0.3081
+        assert abs(float(noise.std()) - 0.1 * 0.3081) < 0.001
+        assert abs(float(noise.mean())) < 0.001
     assert not np.array_equal(rep.X_train[:n], rep.X_train[n : 2 * n])
     again = load_dataset("repeated-mnist")
     np.testing.assert_array_equal(again.X_train[:50], rep.X_train[:50])

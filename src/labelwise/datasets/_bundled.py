@@ -132,17 +132,24 @@ def _mnist() -> Dataset:
 #: Seed of the Gaussian noise of repeated-mnist; part of the dataset's definition.
 REPEATED_NOISE_SEED = 0
 
+#: Noise of repeated-mnist in our [0, 1] pixel scale. The BatchBALD code adds N(0, 0.1^2)
+#: *after* normalising MNIST by its std 0.3081, i.e. sigma = 0.1 * 0.3081 in pixel units.
+REPEATED_NOISE_SIGMA = 0.1 * 0.3081
+
 
 def _repeated_mnist() -> Dataset:
     """Kirsch et al. 2019's Repeated MNIST on the offline 5,000 digits.
 
-    Every pool digit appears three times, each copy with its own isotropic Gaussian noise
-    (sigma = 0.1, not clipped, as in the BatchBALD code); the test set is mnist's, unchanged.
+    Every pool digit appears three times, each copy with its own isotropic Gaussian noise,
+    not clipped, as in the BatchBALD code: sigma = 0.1 in MNIST-normalised units (the
+    code normalises by mean 0.1307 and std 0.3081 first), i.e. ``REPEATED_NOISE_SIGMA`` =
+    0.0308 in our [0, 1] pixel scale. The test set is mnist's, unchanged.
     """
     base = _mnist()
     gen = np.random.default_rng(REPEATED_NOISE_SEED)
     copies = [
-        base.X_train + gen.normal(0.0, 0.1, size=base.X_train.shape).astype(np.float32)
+        base.X_train
+        + gen.normal(0.0, REPEATED_NOISE_SIGMA, size=base.X_train.shape).astype(np.float32)
         for _ in range(3)
     ]
     return Dataset(
@@ -156,7 +163,8 @@ def _repeated_mnist() -> Dataset:
         description=(
             "Repeated MNIST (Kirsch et al. 2019, BatchBALD): the 4,000 mnist pool digits "
             "three times (12,000 items; copy r of digit i is item r * 4000 + i), each copy with "
-            f"isotropic Gaussian noise sigma = 0.1 from numpy default_rng({REPEATED_NOISE_SEED}); "
+            "isotropic Gaussian noise sigma = 0.1 in MNIST-normalised units (0.1 x 0.3081 = "
+            f"0.0308 on the [0, 1] pixel scale) from numpy default_rng({REPEATED_NOISE_SEED}); "
             "test set = mnist's 1,000 digits without noise."
         ),
     )
