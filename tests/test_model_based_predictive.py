@@ -123,3 +123,19 @@ def test_auto_predictor_draws_consistent_masks_for_joint_strategies() -> None:
             assert spread < 1e-5, spread
         else:
             assert spread > 1e-4, spread
+
+
+def test_stochastic_ensemble_is_consistent_within_members_for_joint_strategies() -> None:
+    base = load_dataset("digits-flat")
+    X = np.repeat(base.X_train[:1], 60, axis=0)
+    data = dataclasses.replace(base, X_train=X, y_train=base.y_train[:60].copy())
+    cfg = SimulationConfig(batch_size=5, budget=25, initial_size=20, model="mlp", mc_samples=3,
+                           predictor="stochastic-ensemble", ensemble_size=2,
+                           train=TrainConfig(epochs=2))
+    for joint in (True, False):
+        seen: list[torch.Tensor] = []
+        simulate(data, _recording_strategy(joint, seen), seeds=[0], config=cfg)
+        (probs,) = seen
+        assert probs.shape == (40, 6, 10)
+        spread = (probs - probs[:1]).abs().amax().item()
+        assert (spread < 1e-5) if joint else (spread > 1e-4), spread

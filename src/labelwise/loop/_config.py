@@ -76,7 +76,8 @@ class SimulationConfig:
         split-head model (``model="split-head-mlp"``, built with ``n_heads=M``), one
         trunk and M heads, ``[N, M, C]`` from one pass; ``"stochastic-ensemble"``: MC
         dropout with K = ``mc_samples`` passes inside each of the M members of
-        ``"ensemble"``, ``[N, M * K, C]``.
+        ``"ensemble"``, ``[N, M * K, C]`` (the same masks for every candidate within
+        each member when the strategy has ``joint_samples``).
     ensemble_size : int, default 5
         M, members of the ensemble predictors and heads of ``split-head-mlp`` models.
     ensemble_warmup_epochs : int or None, default None

@@ -83,13 +83,15 @@ def selection_probs(
     """Predictive samples ``[N, K, C]`` of the selecting model under ``config.predictor``.
 
     ``consistent=True`` draws the same K dropout masks (or weight samples) for every item
-    of ``X``, as ``predictor="consistent-dropout"`` does; the loop asks for it when the
-    strategy has ``joint_samples`` and the predictor is ``"auto"``.
+    of ``X`` (within each member of a stochastic ensemble), as
+    ``predictor="consistent-dropout"`` does; the loop asks for it when the strategy has
+    ``joint_samples``. Ensemble, snapshot and split-head samples are consistent anyway.
     """
     if config.predictor == "stochastic-ensemble":
         assert members is not None
         return stochastic_ensemble_predict(
-            members, X, k=config.mc_samples, device=config.device, generator=generator
+            members, X, k=config.mc_samples, device=config.device, generator=generator,
+            consistent=consistent,
         )
     if members is not None:
         return ensemble_predict(members, X, device=config.device)

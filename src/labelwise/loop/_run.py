@@ -402,7 +402,7 @@ def _strategy_inputs(
     if "probs" in needs:
         inputs["probs"] = selection_probs(
             model, members, X[positions], config, seeded_torch_generator(run.seed, PREDICT, rnd),
-            consistent=run.strat.joint_samples and config.predictor == "auto",
+            consistent=run.strat.joint_samples,
         )
     if "embeddings" in needs:
         inputs["embeddings"] = extract_embeddings(
