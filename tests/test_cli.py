@@ -125,3 +125,49 @@ def test_bench_bad_suite(tmp_path: Path) -> None:
     bad.write_text('dataset = "digits"\nstrategies = ["bald"]\nseeds = 1\nwhat = 3\n')
     res = runner.invoke(app, ["bench", str(bad), "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "unknown keys" in res.stderr
+
+
+def test_report_skips_unfinished_runs(tmp_path: Path) -> None:
+    args = ["simulate", "--dataset", "digits-flat", "--model", "mlp", "--strategy", "random,margin",
+            "--batch-size", "10", "--budget", "40", "--epochs", "3", "--mc-samples", "2",
+            "--seeds", "1", "--out", str(tmp_path)]
+    assert runner.invoke(app, args).exit_code == 0
+    (tmp_path / "results.json").unlink()
+    run_file = tmp_path / "runs" / "margin__seed0.json"
+    d = json.loads(run_file.read_text())
+    d["finished"], d["rounds"] = False, d["rounds"][:1]
+    run_file.write_text(json.dumps(d))
+    res = runner.invoke(app, ["report", str(tmp_path), "--targets", "0.5"])
+    assert res.exit_code == 0, res.output
+    assert "skipping 1 unfinished run(s): margin seed 0" in res.stderr
+    md = (tmp_path / "report.md").read_text()
+    assert "| random |" in md and "| margin |" not in md
+
+
+def test_compare_proxy_command(tmp_path: Path) -> None:
+    common = ["simulate", "--dataset", "digits-flat", "--model", "mlp", "--strategy", "entropy",
+              "--batch-size", "10", "--budget", "40", "--epochs", "3", "--mc-samples", "2",
+              "--seeds", "2"]
+    assert runner.invoke(app, [*common, "--out", str(tmp_path / "base")]).exit_code == 0
+    res = runner.invoke(app, [*common, "--proxy-epochs", "1", "--out", str(tmp_path / "prox")])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "cmp.md"
+    res = runner.invoke(
+        app, ["compare-proxy", str(tmp_path / "base"), str(tmp_path / "prox"), "--out", str(out)],
+        terminal_width=250,
+    )
+    assert res.exit_code == 0, res.output
+    md = out.read_text()
+    assert md.count("| entropy | ") == 2 and "**entropy (mean of 2)**" in md
+    from labelwise.loop import compare_proxy, read_results
+
+    base = read_results(tmp_path / "base" / "results.json")
+    prox = read_results(tmp_path / "prox" / "results.json")
+    c0 = compare_proxy(base[0], prox[0])
+    assert f"| {c0.final_accuracy:.4f} | {c0.proxy_final_accuracy:.4f} | {c0.accuracy_lost:+.4f} |" in md
+    # swapped folders, or a folder without runs: one-line errors, exit 2
+    res = runner.invoke(app, ["compare-proxy", str(tmp_path / "prox"), str(tmp_path / "base")])
+    assert res.exit_code == 2 and "baseline used a proxy" in res.stderr
+    _no_traceback(res)
+    res = runner.invoke(app, ["compare-proxy", str(tmp_path / "base"), str(tmp_path / "none")])
+    assert res.exit_code == 2 and "no results.json" in res.stderr

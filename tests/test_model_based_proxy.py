@@ -18,6 +18,8 @@ from labelwise.loop import (
     RunResult,
     SimulationConfig,
     compare_proxy,
+    compare_proxy_runs,
+    proxy_markdown,
     run_simulation,
     selection_seconds,
 )
@@ -177,3 +179,22 @@ def test_proxy_config_errors(digits) -> None:  # type: ignore[no-untyped-def]
     ]:
         with pytest.raises(ValueError, match=msg):
             run_simulation(digits, "bald", 0, SimulationConfig(**BASE, **bad))  # type: ignore[arg-type]
+
+
+def test_compare_proxy_runs_pairs_by_strategy_and_seed() -> None:
+    rounds = [(4.0, 1.0, 0.5, 0.5), (6.0, 1.0, 0.5, 0.5), (8.0, 0, 0, 0)]
+    base = [_run(False, [0.5, 0.7, 0.9], rounds), dataclasses.replace(
+        _run(False, [0.5, 0.7, 0.9], rounds), seed=1)]
+    prox = [dataclasses.replace(_run(True, [0.5, 0.6, 0.8], rounds), seed=1),
+            _run(True, [0.5, 0.6, 0.8], rounds)]
+    cs = compare_proxy_runs(base, prox)
+    assert [(c.strategy, c.seed) for c in cs] == [("bald", 0), ("bald", 1)]
+    assert cs[0] == compare_proxy(base[0], prox[1])
+    md = proxy_markdown(cs)
+    assert md.count("| bald | ") == 2 and "**bald (mean of 2)**" in md
+    # unfinished runs are skipped; nothing left in common is an error
+    unfinished = [dataclasses.replace(p, finished=False) for p in prox]
+    with pytest.raises(LabelwiseError, match="no finished"):
+        compare_proxy_runs(base, unfinished)
+    with pytest.raises(LabelwiseError, match="twice"):
+        compare_proxy_runs([base[0], base[0]], prox)

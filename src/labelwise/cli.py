@@ -320,6 +320,40 @@ def bench_cmd(
     _out.print(f"report: {out / 'report.md'}")
 
 
+def _load_runs(folder: Path) -> list[Any]:
+    """The runs of a ``bench`` / ``simulate`` folder: ``results.json``, else ``runs/*.json``."""
+    from labelwise.loop import RunResult, read_results
+
+    if (folder / "results.json").exists():
+        return list(read_results(folder / "results.json"))
+    import json
+
+    files = sorted((folder / "runs").glob("*.json"))
+    if not files:
+        raise _UsageError(f"{folder} has no results.json and no runs/*.json")
+    return [RunResult.from_dict(json.loads(f.read_text())) for f in files]
+
+
+@app.command("compare-proxy")
+def compare_proxy_cmd(
+    baseline: Path = typer.Argument(..., help="Folder of runs without a proxy."),
+    proxy: Path = typer.Argument(..., help="Folder of the same runs with --proxy-model/--proxy-epochs."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Also write the table to this Markdown file."),
+) -> None:
+    """Selection via proxy (Coleman et al. 2020): selection seconds saved and target accuracy
+    lost, per (strategy, seed) finished in both folders."""
+    from labelwise.loop import compare_proxy_runs, proxy_markdown
+
+    try:
+        comparisons = compare_proxy_runs(_load_runs(baseline), _load_runs(proxy))
+        md = proxy_markdown(comparisons)
+        if out is not None:
+            out.write_text(md)
+    except (LabelwiseError, ValueError, OSError, _UsageError) as exc:
+        raise _fail(str(exc)) from None
+    _out.print(md)
+
+
 @app.command("report")
 def report_cmd(
     out: Path = typer.Argument(..., help="A folder written by `labelwise bench` or `simulate`."),
@@ -327,19 +361,20 @@ def report_cmd(
 ) -> None:
     """Regenerate the Markdown report and plots from saved results."""
     from labelwise.bench.report import write_report
-    from labelwise.loop import RunResult, read_results
 
     try:
         target_list = [float(t) for t in targets.split(",") if t.strip()]
-        if (out / "results.json").exists():
-            runs = read_results(out / "results.json")
-        else:
-            import json
-
-            files = sorted((out / "runs").glob("*.json"))
-            if not files:
-                raise _UsageError(f"{out} has no results.json and no runs/*.json")
-            runs = [RunResult.from_dict(json.loads(f.read_text())) for f in files]
+        runs = _load_runs(out)
+        unfinished = [r for r in runs if not r.finished]
+        if unfinished:
+            # a partial curve would enter AUBC and labels-to-target as if it were complete
+            _err.print(
+                f"skipping {len(unfinished)} unfinished run(s): "
+                + ", ".join(f"{r.strategy} seed {r.seed}" for r in unfinished)
+            )
+            runs = [r for r in runs if r.finished]
+            if not runs:
+                raise _UsageError(f"{out} has no finished run yet")
         from labelwise.bench.suite import dataset_groups
 
         groups = dataset_groups(runs[0].dataset) if runs else None

@@ -31,7 +31,13 @@ from __future__ import annotations
 
 from labelwise.loop._ceal import ceal_threshold
 from labelwise.loop._config import SimulationConfig, check_config
-from labelwise.loop._proxy import ProxyComparison, compare_proxy, selection_seconds
+from labelwise.loop._proxy import (
+    ProxyComparison,
+    compare_proxy,
+    compare_proxy_runs,
+    proxy_markdown,
+    selection_seconds,
+)
 from labelwise.loop._results import (
     RESULTS_SCHEMA_VERSION,
     RoundRecord,
@@ -52,7 +58,9 @@ __all__ = [
     "ceal_threshold",
     "check_config",
     "compare_proxy",
+    "compare_proxy_runs",
     "initial_indices",
+    "proxy_markdown",
     "read_results",
     "run_file_name",
     "run_simulation",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,7 +11,13 @@ from labelwise.errors import LabelwiseError
 from labelwise.loop._config import SimulationConfig
 from labelwise.loop._results import RunResult
 
-__all__ = ["ProxyComparison", "compare_proxy", "selection_seconds"]
+__all__ = [
+    "ProxyComparison",
+    "compare_proxy",
+    "compare_proxy_runs",
+    "proxy_markdown",
+    "selection_seconds",
+]
 
 
 def selection_seconds(run: RunResult) -> float:
@@ -112,3 +119,80 @@ def compare_proxy(baseline: RunResult, proxy: RunResult) -> ProxyComparison:
         accuracy_lost=float(acc_b[-1] - acc_p[-1]),
         mean_accuracy_lost=float(np.mean(acc_b - acc_p)),
     )
+
+
+def compare_proxy_runs(
+    baseline: Sequence[RunResult], proxy: Sequence[RunResult]
+) -> list[ProxyComparison]:
+    """:func:`compare_proxy` for every (strategy, seed) present in both sets of runs.
+
+    Parameters
+    ----------
+    baseline, proxy : sequences of RunResult
+        E.g. the runs of two ``labelwise bench`` / ``simulate`` folders made with the same
+        settings except ``proxy_model`` / ``proxy_epochs``. Unfinished runs are skipped.
+
+    Returns
+    -------
+    list of ProxyComparison, in the baseline's order.
+
+    Raises
+    ------
+    LabelwiseError
+        No (strategy, seed) pair is finished in both, or a pair is duplicated, or a pair
+        fails :func:`compare_proxy`'s checks.
+    """
+
+    def index(runs: Sequence[RunResult], which: str) -> dict[tuple[str, int], RunResult]:
+        out: dict[tuple[str, int], RunResult] = {}
+        for r in runs:
+            if not r.finished:
+                continue
+            key = (r.strategy, r.seed)
+            if key in out:
+                raise LabelwiseError(f"{which} runs hold {key[0]!r} seed {key[1]} twice")
+            out[key] = r
+        return out
+
+    base, prox = index(baseline, "baseline"), index(proxy, "proxy")
+    keys = [k for k in base if k in prox]
+    if not keys:
+        raise LabelwiseError(
+            f"no finished (strategy, seed) pair in both: baseline has {sorted(base)}, "
+            f"proxy has {sorted(prox)}"
+        )
+    return [compare_proxy(base[k], prox[k]) for k in keys]
+
+
+def proxy_markdown(comparisons: Sequence[ProxyComparison]) -> str:
+    """A Markdown table of proxy comparisons, one row per (strategy, seed), plus a mean row
+    per strategy when it has several seeds."""
+    head = (
+        "| strategy | seed | selection s | with proxy s | speed-up | final acc | with proxy "
+        "| accuracy lost (final) | accuracy lost (mean over rounds) |"
+    )
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    by: dict[str, list[ProxyComparison]] = {}
+    for c in comparisons:
+        by.setdefault(c.strategy, []).append(c)
+        lines.append(
+            f"| {c.strategy} | {c.seed} | {c.selection_seconds:.1f} | "
+            f"{c.proxy_selection_seconds:.1f} | {c.speedup:.2f}x | {c.final_accuracy:.4f} | "
+            f"{c.proxy_final_accuracy:.4f} | {c.accuracy_lost:+.4f} | "
+            f"{c.mean_accuracy_lost:+.4f} |"
+        )
+    for name, cs in by.items():
+        if len(cs) < 2:
+            continue
+        base_s = sum(c.selection_seconds for c in cs)
+        prox_s = sum(c.proxy_selection_seconds for c in cs)
+        lines.append(
+            f"| **{name} (mean of {len(cs)})** | | {base_s / len(cs):.1f} | "
+            f"{prox_s / len(cs):.1f} | "
+            f"{(base_s / prox_s if prox_s > 0 else float('inf')):.2f}x | "
+            f"{np.mean([c.final_accuracy for c in cs]):.4f} | "
+            f"{np.mean([c.proxy_final_accuracy for c in cs]):.4f} | "
+            f"{np.mean([c.accuracy_lost for c in cs]):+.4f} | "
+            f"{np.mean([c.mean_accuracy_lost for c in cs]):+.4f} |"
+        )
+    return "\n".join(lines) + "\n"
