@@ -175,3 +175,53 @@ def test_robust_k_center_refuses_large_n() -> None:
     x = np.zeros((50, 2))
     with pytest.raises(ValueError, match="max_n"):
         robust_k_center(x, 2, n_outliers=1, max_n=40)
+
+
+def _clustered(seed: int, n: int = 3000, d: int = 16, n_clusters: int = 12) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=10.0, size=(n_clusters, d))
+    return (centres[rng.integers(n_clusters, size=n)] + rng.normal(size=(n, d))).astype(np.float64)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pruned_updates_equal_the_unpruned_kernel(seed: int) -> None:
+    """The triangle-inequality pruning skips most distance evaluations on clustered data
+    and changes nothing: same picks, gains and covering radius as the plain kernel."""
+    from labelwise.select.coreset import _k_center_kernel
+
+    x = torch.from_numpy(_clustered(seed))
+    labeled = np.random.default_rng(seed + 10).choice(x.shape[0], 40, replace=False)
+    for centres in (np.sort(labeled), np.zeros(0, dtype=np.int64)):
+        fast = _k_center_kernel(x, 60, centres, 0, "random", "torch", 512, prune=True)
+        slow = _k_center_kernel(x, 60, centres, 0, "random", "torch", 512, prune=False)
+        np.testing.assert_array_equal(fast[0], slow[0])
+        np.testing.assert_allclose(fast[1], slow[1], rtol=1e-12, equal_nan=True)
+        assert fast[2] == pytest.approx(slow[2], rel=1e-12)
+        picks = fast[0][1:] if centres.size == 0 else fast[0]
+        assert slow[3] == x.shape[0] * len(picks)
+        assert fast[3] < 0.5 * slow[3]  # the bound does prune on well-separated clusters
+
+
+def test_pruning_bound_is_not_too_loose() -> None:
+    """1-D case where the weaker bound d(a, c) >= d(i, a) would wrongly skip item i: centre
+    a = 0, item i = 1, new centre c = 1.8 (d(a, c) = 1.8 < 2 d(i, a) = 2, and i moves to c)."""
+    from labelwise.select.coreset import _k_center_kernel
+
+    x = torch.tensor([[0.0], [1.0], [1.8], [-3.0], [5.0]], dtype=torch.float64)
+    for prune in (True, False):
+        picks, gains, radius, _ = _k_center_kernel(
+            x, 2, np.array([0]), 0, "random", "torch", 8, prune=prune
+        )
+        # picks 5.0 (distance 5), then -3.0 (distance 3); item 1.0 stays at 1.0 from 0
+        assert picks.tolist() == [4, 3]
+    x = torch.tensor([[0.0], [1.0], [1.8]], dtype=torch.float64)
+    picks, gains, radius, _ = _k_center_kernel(x, 1, np.array([0]), 0, "random", "torch", 8)
+    assert picks.tolist() == [2]
+    # after centre 1.8, item 1.0 is 0.8 from it: the covering radius is 0.8, not 1.0
+    assert radius == pytest.approx(0.8)
+
+
+def test_k_center_reports_distance_evaluations() -> None:
+    x = _clustered(0, n=2000)
+    sel = k_center_greedy(x, 30, exclude=np.arange(50), rng=0)
+    assert 0 < sel.info["distance_evaluations"] <= 30 * 2000

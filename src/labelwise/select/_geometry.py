@@ -87,15 +87,17 @@ def min_sqdist_to_centers(
     center_idx: np.ndarray,
     chunk_size: int = DEFAULT_CHUNK,
     center_chunk: int = 512,
-) -> torch.Tensor:
-    """Min squared distance ``[N]`` from each row of ``x`` to the rows ``x[center_idx]``.
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Min squared distance ``[N]`` from each row of ``x`` to the rows ``x[center_idx]``,
+    and the position in ``center_idx`` of the nearest centre (int64 ``[N]``).
 
     Blocked GEMM ``||x||^2 - 2 x C^T + ||c||^2``: temporaries are ``chunk_size x
     center_chunk`` plus one gathered block of centres, never N x m. ``center_idx`` must be
-    non-empty.
+    non-empty. Ties go to the first centre.
     """
     n = x.shape[0]
     mind = torch.full((n,), float("inf"), dtype=x.dtype, device=x.device)
+    near = torch.zeros(n, dtype=torch.int64, device=x.device)
     idx_t = torch.as_tensor(center_idx, dtype=torch.int64, device=x.device)
     for cs in range(0, idx_t.numel(), center_chunk):
         ib = idx_t[cs : cs + center_chunk]
@@ -104,9 +106,12 @@ def min_sqdist_to_centers(
         for s in range(0, n, chunk_size):
             d = torch.addmm(cb_sq[None, :], x[s : s + chunk_size], cb.T, alpha=-2.0)
             d.add_(x_sq[s : s + chunk_size, None])
-            val = d.min(dim=1).values.clamp_(min=0)
-            torch.minimum(mind[s : s + chunk_size], val, out=mind[s : s + chunk_size])
-    return mind
+            val, arg = d.min(dim=1)
+            val.clamp_(min=0)
+            closer = val < mind[s : s + chunk_size]
+            mind[s : s + chunk_size] = torch.where(closer, val, mind[s : s + chunk_size])
+            near[s : s + chunk_size] = torch.where(closer, arg + cs, near[s : s + chunk_size])
+    return mind, near
 
 
 def normalize_rows(x: torch.Tensor, chunk_size: int = DEFAULT_CHUNK) -> torch.Tensor:

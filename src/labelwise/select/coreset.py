@@ -121,10 +121,13 @@ def k_center_greedy(
     if metric == "cosine":
         x = normalize_rows(x, chunk_size)
     centers = np.flatnonzero(mask)
-    picks, gains, radius = _k_center_kernel(x, k, centers, rng, first, backend, chunk_size)
+    picks, gains, radius, evaluated = _k_center_kernel(
+        x, k, centers, rng, first, backend, chunk_size
+    )
     info = {
         "method": "k_center_greedy",
         "covering_radius": radius,
+        "distance_evaluations": evaluated,
         "n_initial_centers": int(centers.size),
         "metric": metric,
         "backend": backend,
@@ -132,7 +135,9 @@ def k_center_greedy(
     return Selection(picks, gains, info)
 
 
-def _faiss_min_sqdist(x: torch.Tensor, centers: np.ndarray, chunk_size: int) -> torch.Tensor:
+def _faiss_min_sqdist(
+    x: torch.Tensor, centers: np.ndarray, chunk_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     try:
         import faiss
     except ImportError as exc:
@@ -145,11 +150,21 @@ def _faiss_min_sqdist(x: torch.Tensor, centers: np.ndarray, chunk_size: int) -> 
     index = faiss.IndexFlatL2(cen.shape[1])
     index.add(cen)
     out = np.empty(x.shape[0], dtype=np.float32)
+    near = np.empty(x.shape[0], dtype=np.int64)
     for s in range(0, x.shape[0], chunk_size):
         q = np.ascontiguousarray(xs[s : s + chunk_size].numpy(), dtype=np.float32)
-        dist, _ = index.search(q, 1)
+        dist, arg = index.search(q, 1)
         out[s : s + chunk_size] = dist[:, 0]
-    return torch.from_numpy(out).to(device=x.device, dtype=x.dtype).clamp_(min=0)
+        near[s : s + chunk_size] = arg[:, 0]
+    mind = torch.from_numpy(out).to(device=x.device, dtype=x.dtype).clamp_(min=0)
+    return mind, torch.from_numpy(near).to(x.device)
+
+
+#: Above this share of items needing the exact distance to a new centre, one GEMV over the
+#: whole pool is cheaper than gathering their rows.
+_FULL_PASS_FRACTION = 0.5
+#: Rows gathered per block for the exact distances of the items the bound cannot rule out.
+_GATHER_ELEMENTS = 1 << 18
 
 
 def _k_center_kernel(
@@ -160,19 +175,44 @@ def _k_center_kernel(
     first: str,
     backend: str,
     chunk_size: int,
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """k-center greedy on trusted input. Returns picks, gains (distances), covering radius."""
-    n = x.shape[0]
+    prune: bool = True,
+) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """k-center greedy on trusted input.
+
+    Returns picks, gains (distances), the covering radius and how many item-to-new-centre
+    distances the picks computed.
+
+    Pruning (exact): every item keeps its nearest centre ``a_i``. By the triangle
+    inequality ``d(i, c) >= d(a_i, c) - d(i, a_i)``, so when ``d(a_i, c) >= 2 d(i, a_i)``
+    the new centre ``c`` cannot be closer to ``i`` than ``a_i`` is and ``i``'s row is not
+    read. The centre-to-centre distances cost one small GEMV over the centres; the test is
+    a gather and a comparison over ``[N]``, against a GEMV over ``[N, D]``. The bound
+    carries a rounding slack of ``4 sqrt(64 eps (|x_i|^2 + 2 max|c|^2))`` on each side
+    (several times the typical error of the GEMV-form distances), so the minimum
+    distances and the picks are those of the unpruned computation except at ties within
+    floating-point rounding, where the unpruned result is itself arbitrary.
+    """
+    n, dim = x.shape
     x_sq = sq_norms(x, chunk_size)
     buf = torch.empty(n, dtype=x.dtype, device=x.device)
     picks = np.empty(k, dtype=np.int64)
     gains = np.empty(k, dtype=np.float64)
+    m = int(centers.size)
+    # Rows of every centre so far (labeled ones, then the picks), for the pruning bound.
+    cen = torch.empty((m + k, dim), dtype=x.dtype, device=x.device)
+    cen_sq = torch.empty(m + k, dtype=x.dtype, device=x.device)
     start = 0
-    if centers.size:
+    if m:
+        cidx = torch.as_tensor(centers, device=x.device)
         if backend == "faiss":
-            mind = _faiss_min_sqdist(x, centers, chunk_size)
+            mind, near = _faiss_min_sqdist(x, centers, chunk_size)
         else:
-            mind = min_sqdist_to_centers(x, x_sq, centers, chunk_size)
+            mind, near = min_sqdist_to_centers(x, x_sq, centers, chunk_size)
+        cen[:m] = x[cidx]
+        cen_sq[:m] = x_sq[cidx]
+        # Sentinel -1: centres can never be the argmax, even when every distance is 0.
+        mind[cidx] = -1.0
+        n_cen = m
     else:
         if first == "random":
             c0 = int(check_rng(rng).integers(n))
@@ -184,18 +224,71 @@ def _k_center_kernel(
         mind = torch.full((n,), float("inf"), dtype=x.dtype, device=x.device)
         update_min_sqdist(x, x_sq, x[c0], mind, buf)
         mind[c0] = -1.0
+        near = torch.zeros(n, dtype=torch.int64, device=x.device)
+        cen[0] = x[c0]
+        cen_sq[0] = x_sq[c0]
+        n_cen = 1
         start = 1
-    if centers.size:
-        # Sentinel -1: centres can never be the argmax, even when every distance is 0.
-        mind[torch.as_tensor(centers, device=x.device)] = -1.0
+    eps64 = 64.0 * float(torch.finfo(x.dtype).eps)
+    t_item = x_sq.mul(eps64).sqrt_()  # per-item part of the slack
+    # thr_i = 2 d(i, a_i) + 4 t_i; -inf for centres (never updated)
+    thr = mind.clamp(min=0).sqrt_().mul_(2.0).add_(t_item, alpha=4.0)
+    thr[mind < 0] = float("-inf")
+    cmax = float(cen_sq[:n_cen].max())
+    gather_rows = max(1, _GATHER_ELEMENTS // max(dim, 1))
+    gathered = torch.empty((min(gather_rows, n), dim), dtype=x.dtype, device=x.device)
+    part = torch.empty(min(gather_rows, n), dtype=x.dtype, device=x.device)
+    evaluated = 0
     for j in range(start, k):
         idx = int(torch.argmax(mind))
         picks[j] = idx
         gains[j] = float(mind[idx].clamp(min=0).sqrt())
-        update_min_sqdist(x, x_sq, x[idx], mind, buf)
+        c = x[idx]
+        c_sq = x_sq[idx]
+        cmax = max(cmax, float(c_sq))
+        if prune:
+            dcc = torch.mv(cen[:n_cen], c).mul_(-2.0).add_(cen_sq[:n_cen]).add_(c_sq)
+            dcc.clamp_(min=0).sqrt_()
+            lower = dcc[near].sub_(4.0 * (2.0 * eps64 * cmax) ** 0.5)
+            need = lower < thr
+            n_need = int(need.sum())
+        else:
+            need, n_need = None, n
+        if need is None or n_need > _FULL_PASS_FRACTION * n:
+            evaluated += n
+            sqdist_to_point(x, x_sq, c, buf)
+            closer = buf < mind
+            torch.where(closer, buf, mind, out=mind)
+            changed = torch.nonzero(closer).squeeze(1)
+            dist_changed = mind[changed]
+        elif n_need:
+            evaluated += n_need
+            sel = torch.nonzero(need).squeeze(1)
+            pieces_i, pieces_d = [], []
+            for s0 in range(0, n_need, gather_rows):
+                sub = sel[s0 : s0 + gather_rows]
+                rows = torch.index_select(x, 0, sub, out=gathered[: sub.shape[0]])
+                dist = torch.mv(rows, c, out=part[: sub.shape[0]])
+                dist.mul_(-2.0).add_(x_sq[sub]).add_(c_sq).clamp_(min=0)
+                closer = dist < mind[sub]
+                pieces_i.append(sub[closer])
+                pieces_d.append(dist[closer])
+            changed = torch.cat(pieces_i)
+            dist_changed = torch.cat(pieces_d)
+            mind[changed] = dist_changed
+        else:
+            changed = torch.empty(0, dtype=torch.int64, device=x.device)
+            dist_changed = mind[changed]
+        if changed.numel():
+            near[changed] = n_cen
+            thr[changed] = dist_changed.sqrt().mul_(2.0).add_(t_item[changed], alpha=4.0)
         mind[idx] = -1.0
+        thr[idx] = float("-inf")
+        cen[n_cen] = c
+        cen_sq[n_cen] = c_sq
+        n_cen += 1
     radius = float(mind.max().clamp(min=0).sqrt())
-    return picks, gains, radius
+    return picks, gains, radius, evaluated
 
 
 def robust_k_center(
