@@ -209,13 +209,13 @@ def test_pruning_bound_is_not_too_loose() -> None:
 
     x = torch.tensor([[0.0], [1.0], [1.8], [-3.0], [5.0]], dtype=torch.float64)
     for prune in (True, False):
-        picks, gains, radius, _ = _k_center_kernel(
+        picks, _, _, _ = _k_center_kernel(
             x, 2, np.array([0]), 0, "random", "torch", 8, prune=prune
         )
         # picks 5.0 (distance 5), then -3.0 (distance 3); item 1.0 stays at 1.0 from 0
         assert picks.tolist() == [4, 3]
     x = torch.tensor([[0.0], [1.0], [1.8]], dtype=torch.float64)
-    picks, gains, radius, _ = _k_center_kernel(x, 1, np.array([0]), 0, "random", "torch", 8)
+    picks, _, radius, _ = _k_center_kernel(x, 1, np.array([0]), 0, "random", "torch", 8)
     assert picks.tolist() == [2]
     # after centre 1.8, item 1.0 is 0.8 from it: the covering radius is 0.8, not 1.0
     assert radius == pytest.approx(0.8)

@@ -22,6 +22,13 @@ from labelwise.datasets._text import (
     load_trec_texts,
     parse_trec,
 )
+from labelwise.datasets._text_files import (
+    TEXT_FILE_SUFFIXES,
+    TextFileFormatError,
+    TextRecords,
+    load_text_file,
+    read_text_records,
+)
 from labelwise.datasets._types import Dataset, UnknownDatasetError
 from labelwise.datasets._user import IMAGE_EXTENSIONS, load_arrays, load_image_folder
 
@@ -29,11 +36,14 @@ __all__ = [
     "FASHION_MNIST_CLASSES",
     "IMAGE_EXTENSIONS",
     "SPLIT_SEED",
+    "TEXT_FILE_SUFFIXES",
     "TREC_COARSE_CLASSES",
     "Dataset",
     "DatasetFilesNotFoundError",
     "IDXFormatError",
     "MiniLMEmbedder",
+    "TextFileFormatError",
+    "TextRecords",
     "TrecTexts",
     "UnknownDatasetError",
     "available_datasets",
@@ -42,9 +52,11 @@ __all__ = [
     "load_dataset",
     "load_fashion_mnist",
     "load_image_folder",
+    "load_text_file",
     "load_trec_minilm",
     "load_trec_texts",
     "parse_trec",
     "read_idx",
+    "read_text_records",
     "split_keys",
 ]
