@@ -257,7 +257,9 @@ def simulate_cmd(
             runs = simulate(data, strats, seeds=seeds, config=cfg, out_dir=out, progress=on_round)
         except (LabelwiseError, ValueError) as exc:
             raise _fail(str(exc)) from None
-    _print_summary(runs, target_list, f"{data.name}: {n_rounds} rounds, {seeds} seed(s)")
+    _print_summary(
+        runs, target_list, f"{data.name}: {n_rounds} rounds, {seeds} seed(s)", data.groups
+    )
     write_report(
         out, runs, targets=target_list, title=f"{data.name}, b={batch_size}", groups=data.groups
     )
@@ -267,17 +269,22 @@ def simulate_cmd(
     )
 
 
-def _print_summary(runs: Any, targets: list[float], title: str) -> None:
+def _print_summary(runs: Any, targets: list[float], title: str, groups: Any = None) -> None:
     from labelwise.bench.report import summarize
 
     table = Table(title=title)
-    for col in ["strategy", "seeds", "final acc", "AUBC"] + [f"labels→{t:.0%}" for t in targets]:
+    cols = ["strategy", "seeds", "final acc", "AUBC"] + [f"labels→{t:.0%}" for t in targets]
+    if groups is not None:
+        cols.append("copies acquired")
+    for col in cols:
         table.add_column(col)
-    for s in summarize(runs, targets=targets):
+    for s in summarize(runs, targets=targets, groups=groups):
         row = [s.strategy, str(s.n_seeds), f"{s.final_accuracy[0]:.4f}", f"{s.aubc[0]:.4f}"]
         for t in targets:
             med, hit = s.labels_to[t]
             row.append("—" if med is None else f"{med:.0f} ({hit}/{s.n_seeds})")
+        if s.redundant is not None:
+            row.append(f"{s.redundant[0]:.1f}")
         table.add_row(*row)
     _out.print(table)
 
@@ -316,7 +323,9 @@ def bench_cmd(
         runs = run_suite(suite, out, jobs=jobs, on_done=on_done)
     except (LabelwiseError, ValueError) as exc:
         raise _fail(str(exc)) from None
-    _print_summary(runs, list(s.targets), s.name)
+    from labelwise.bench.suite import dataset_groups
+
+    _print_summary(runs, list(s.targets), s.name, dataset_groups(s.dataset))
     _out.print(f"report: {out / 'report.md'}")
 
 
@@ -381,7 +390,7 @@ def report_cmd(
         write_report(out, runs, targets=target_list, title=out.name, groups=groups)
     except (LabelwiseError, ValueError, OSError, _UsageError) as exc:
         raise _fail(str(exc)) from None
-    _print_summary(runs, target_list, out.name)
+    _print_summary(runs, target_list, out.name, groups)
     _out.print(f"report: {out / 'report.md'}")
 
 
