@@ -171,3 +171,24 @@ def test_compare_proxy_command(tmp_path: Path) -> None:
     _no_traceback(res)
     res = runner.invoke(app, ["compare-proxy", str(tmp_path / "base"), str(tmp_path / "none")])
     assert res.exit_code == 2 and "no results.json" in res.stderr
+
+
+def test_report_counts_copies_for_datasets_with_groups(tmp_path: Path) -> None:
+    """`labelwise report` reloads the groups of a named dataset (repeated-mnist's copies)."""
+    args = ["simulate", "--dataset", "digits-flat", "--model", "mlp", "--strategy", "random",
+            "--batch-size", "10", "--budget", "40", "--epochs", "3", "--seeds", "1",
+            "--out", str(tmp_path)]
+    assert runner.invoke(app, args).exit_code == 0
+    (tmp_path / "results.json").unlink()
+    run_file = tmp_path / "runs" / "random__seed0.json"
+    d = json.loads(run_file.read_text())
+    # pretend the run was on repeated-mnist and acquired a copy (item 4000 + i of digit i)
+    first = d["rounds"][0]["selected"][0]
+    d["dataset"] = "repeated-mnist"
+    d["rounds"][1]["selected"][0] = first + 4000
+    run_file.write_text(json.dumps(d))
+    res = runner.invoke(app, ["report", str(tmp_path), "--targets", "0.5"], terminal_width=250)
+    assert res.exit_code == 0, res.output
+    assert "copies acquired" in res.stdout
+    md = (tmp_path / "report.md").read_text()
+    assert "acquired copies of labeled items" in md and "| 1.0 ± 0.0 |" in md
