@@ -78,3 +78,48 @@ def test_report_counts_copies_when_the_dataset_has_groups(tmp_path: Path) -> Non
     one = write_report(tmp_path / "c", [r for r in runs if r.seed == 0], groups=groups)
     for name, count in expected.items():
         assert f"| {name} |" in one and f"| {count:.1f} ± 0.0 |" in one
+
+
+SMOKE = Path(__file__).parents[1] / "benchmarks" / "suites" / "digits-smoke.toml"
+
+
+def test_subset_runs_only_the_chosen_pairs_and_reports_every_finished_run(tmp_path: Path) -> None:
+    from labelwise.bench.suite import suite_progress
+
+    runs = run_suite(SMOKE, tmp_path, strategies=["bald"], seeds=[1])
+    assert [(r.strategy, r.seed) for r in runs] == [("bald", 1)]
+    assert sorted(p.name for p in (tmp_path / "runs").glob("*.json")) == ["bald__seed1.json"]
+    progress = {(p.strategy, p.seed): p for p in suite_progress(SMOKE, tmp_path)}
+    assert progress[("bald", 1)].finished and progress[("bald", 1)].labels == 40
+    assert not progress[("random", 0)].finished and progress[("random", 0)].labels == 0
+    # a second subset call reports both finished pairs (in the suite's order), not only its own
+    runs = run_suite(SMOKE, tmp_path, strategies=["random"], seeds=[1])
+    assert [(r.strategy, r.seed) for r in runs] == [("random", 1), ("bald", 1)]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert {x["strategy"] for x in summary["strategies"]} == {"random", "bald"}
+    # the subset's runs equal those of a full run (same seeds, same initial sets)
+    full = {(r.strategy, r.seed): r for r in run_suite(SMOKE, tmp_path / "full")}
+    for r in runs:
+        assert list(r.acquired()) == list(full[(r.strategy, r.seed)].acquired())
+
+
+def test_subset_must_belong_to_the_suite(tmp_path: Path) -> None:
+    with pytest.raises(LabelwiseError, match=r"not in the suite"):
+        run_suite(SMOKE, tmp_path, strategies=["entropy"])
+    with pytest.raises(LabelwiseError, match=r"seeds must be a non-empty subset"):
+        run_suite(SMOKE, tmp_path, seeds=[7])
+    with pytest.raises(LabelwiseError, match=r"non-empty"):
+        run_suite(SMOKE, tmp_path, seeds=[])
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").glob("*.json"))
+
+
+def test_progress_reports_partial_runs(tmp_path: Path) -> None:
+    from labelwise.bench.suite import suite_progress
+
+    run_suite(SMOKE, tmp_path, strategies=["random"], seeds=[0])
+    path = tmp_path / "runs" / "random__seed0.json"
+    d = json.loads(path.read_text())
+    d["rounds"], d["finished"] = d["rounds"][:2], False  # as if killed after two rounds
+    path.write_text(json.dumps(d))
+    p = suite_progress(SMOKE, tmp_path)[0]
+    assert (p.strategy, p.seed, p.labels, p.budget, p.finished) == ("random", 0, 30, 40, False)

@@ -192,3 +192,26 @@ def test_report_counts_copies_for_datasets_with_groups(tmp_path: Path) -> None:
     assert "copies acquired" in res.stdout
     md = (tmp_path / "report.md").read_text()
     assert "acquired copies of labeled items" in md and "| 1.0 ± 0.0 |" in md
+
+
+def test_bench_subset_and_status(tmp_path: Path) -> None:
+    suite = Path(__file__).parents[1] / "benchmarks" / "suites" / "digits-smoke.toml"
+    out = tmp_path / "o"
+    res = runner.invoke(
+        app, ["bench", str(suite), "--out", str(out), "--strategies", "bald", "--seeds", "0"],
+        terminal_width=200,
+    )
+    assert res.exit_code == 0, res.output
+    assert "[1/1] bald seed 0 done" in res.stderr
+    assert [p.name for p in (out / "runs").glob("*.json")] == ["bald__seed0.json"]
+    res = runner.invoke(app, ["bench", str(suite), "--out", str(out), "--status"], terminal_width=200)
+    assert res.exit_code == 0
+    assert "1 of 4 runs finished, 0 partial" in res.stdout and "not started" in res.stdout
+    for bad, msg in (
+        (["--seeds", "zero"], "--seeds must be comma-separated integers"),
+        (["--seeds", "5"], "not in the suite"),
+        (["--strategies", "coreset"], "not in the suite"),
+    ):
+        res = runner.invoke(app, ["bench", str(suite), "--out", str(out), *bad])
+        assert res.exit_code == 2 and msg in res.stderr, res.stderr
+        _no_traceback(res)

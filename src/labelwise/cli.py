@@ -297,6 +297,15 @@ def bench_cmd(
     threads: int = typer.Option(
         1, "--threads", help="torch threads per process (workers of --jobs > 1 always use 1)."
     ),
+    strategies: list[str] = typer.Option(
+        [], "--strategies", help="Run only these of the suite's strategies (comma-separated)."
+    ),
+    seeds: str = typer.Option(
+        "", "--seeds", help="Run only these of the suite's seeds (comma-separated, e.g. 0,1)."
+    ),
+    status: bool = typer.Option(
+        False, "--status", help="Show how far every (strategy, seed) run in --out is; run nothing."
+    ),
 ) -> None:
     """Run a benchmark suite: every (strategy, seed) pair, resumable, then the report."""
     from labelwise.bench.suite import load_suite, run_suite
@@ -307,12 +316,19 @@ def bench_cmd(
             raise _UsageError(f"--jobs must be >= 1, got {jobs}")
         if threads < 1:
             raise _UsageError(f"--threads must be >= 1, got {threads}")
+        only_strategies = _split_names(strategies) or None
+        only_seeds = _parse_seeds(seeds)
+        if status:
+            _print_progress(s, out)
+            return
+        n_st = len(only_strategies or s.strategies)
+        n_sd = len(only_seeds or s.seeds)
     except (LabelwiseError, ValueError, TypeError, _UsageError) as exc:
         raise _fail(str(exc)) from None
     import torch
 
     torch.set_num_threads(threads)
-    total = len(s.strategies) * len(s.seeds)
+    total = n_st * n_sd
     count = [0]
 
     def on_done(strategy: str, seed: int) -> None:
@@ -320,13 +336,43 @@ def bench_cmd(
         _err.print(f"[{count[0]}/{total}] {strategy} seed {seed} done")
 
     try:
-        runs = run_suite(suite, out, jobs=jobs, on_done=on_done)
+        runs = run_suite(
+            suite, out, jobs=jobs, on_done=on_done, strategies=only_strategies, seeds=only_seeds
+        )
     except (LabelwiseError, ValueError) as exc:
         raise _fail(str(exc)) from None
     from labelwise.bench.suite import dataset_groups
 
     _print_summary(runs, list(s.targets), s.name, dataset_groups(s.dataset))
     _out.print(f"report: {out / 'report.md'}")
+
+
+def _parse_seeds(text: str) -> list[int] | None:
+    """``--seeds 0,2`` -> [0, 2]; empty -> None (every seed of the suite)."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        return None
+    try:
+        return [int(p) for p in parts]
+    except ValueError:
+        raise _UsageError(f"--seeds must be comma-separated integers, got {text!r}") from None
+
+
+def _print_progress(suite: Any, out: Path) -> None:
+    """``bench --status``: one row per (strategy, seed) with the labels reached so far."""
+    from labelwise.bench.suite import suite_progress
+
+    rows = suite_progress(suite, out)
+    table = Table(title=f"{suite.name}: progress in {out}")
+    for col in ("strategy", "seed", "labels", "state"):
+        table.add_column(col)
+    for r in rows:
+        state = "finished" if r.finished else ("partial" if r.labels else "not started")
+        table.add_row(r.strategy, str(r.seed), f"{r.labels} / {r.budget}", state)
+    _out.print(table)
+    n_done = sum(r.finished for r in rows)
+    n_part = sum(r.labels > 0 and not r.finished for r in rows)
+    _out.print(f"{n_done} of {len(rows)} runs finished, {n_part} partial")
 
 
 def _load_runs(folder: Path) -> list[Any]:

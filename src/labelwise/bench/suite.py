@@ -25,6 +25,7 @@ pairs), ``OUT/results.json`` and the report (see :func:`labelwise.bench.report.w
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
 import multiprocessing as mp
 import os
 import tomllib
@@ -37,7 +38,7 @@ import numpy as np
 
 from labelwise.errors import LabelwiseError
 
-__all__ = ["Suite", "dataset_groups", "load_suite", "run_suite"]
+__all__ = ["PairProgress", "Suite", "dataset_groups", "load_suite", "run_suite", "suite_progress"]
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,8 @@ def run_suite(
     *,
     jobs: int = 1,
     on_done: Callable[[str, int], None] | None = None,
+    strategies: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> list[Any]:
     """Run every (strategy, seed) pair of a suite, resuming finished or partial runs.
 
@@ -151,10 +154,16 @@ def run_suite(
         Pairs run in parallel worker processes (each with ``torch`` threads = 1 when > 1).
     on_done : callable, optional
         ``on_done(strategy, seed)`` after each pair finishes.
+    strategies, seeds : sequence, optional
+        Run only these of the suite's strategies / seeds (each must belong to the suite), e.g.
+        to spread a long suite over several machines or sessions sharing ``out_dir``. The
+        results and the report then cover every *finished* run in ``out_dir`` (those of
+        earlier calls included), in the suite's order.
 
     Returns
     -------
     list of RunResult
+        The finished runs the report covers.
     """
     from labelwise.bench.report import write_report
     from labelwise.loop import RunResult, write_results
@@ -168,7 +177,12 @@ def run_suite(
         (out / "suite.toml").write_text(Path(suite).read_text())
     # Seed-major: an interrupted suite has every strategy on the first seeds (paired with
     # random on the same initial sets) rather than every seed of the first strategies.
-    pairs: Sequence[tuple[str, int]] = [(st, sd) for sd in s.seeds for st in s.strategies]
+    all_pairs = [(st, sd) for sd in s.seeds for st in s.strategies]
+    chosen_st = _subset(strategies, s.strategies, "strategies", str)
+    chosen_sd = _subset(seeds, s.seeds, "seeds", int)
+    pairs: Sequence[tuple[str, int]] = [
+        (st, sd) for st, sd in all_pairs if st in chosen_st and sd in chosen_sd
+    ]
     done: dict[tuple[str, int], dict[str, Any]] = {}
     if jobs == 1:
         for st, sd in pairs:
@@ -183,7 +197,75 @@ def run_suite(
                 done[futs[fut]] = fut.result()
                 if on_done:
                     on_done(*futs[fut])
-    runs = [RunResult.from_dict(done[p]) for p in pairs]
+    for st, sd in all_pairs:
+        if (st, sd) not in done:
+            earlier = _finished_run(out, st, sd)
+            if earlier is not None:
+                done[(st, sd)] = earlier
+    runs = [RunResult.from_dict(done[p]) for p in all_pairs if p in done]
     write_results(out / "results.json", runs)
     write_report(out, runs, targets=s.targets, title=s.name, groups=dataset_groups(s.dataset))
     return runs
+
+
+def _subset(
+    chosen: Sequence[Any] | None, allowed: Sequence[Any], what: str, cast: Callable[[Any], Any]
+) -> tuple[Any, ...]:
+    """``chosen`` (default: all of ``allowed``), checked to be a non-empty subset of it."""
+    if chosen is None:
+        return tuple(allowed)
+    picked = tuple(cast(x) for x in chosen)
+    unknown = [x for x in picked if x not in allowed]
+    if unknown or not picked:
+        raise LabelwiseError(
+            f"{what} must be a non-empty subset of the suite's {what} {list(allowed)}, "
+            f"got {list(picked)}" + (f" ({unknown} not in the suite)" if unknown else "")
+        )
+    return picked
+
+
+def _finished_run(out: Path, strategy: str, seed: int) -> dict[str, Any] | None:
+    """The checkpoint of a finished run in ``out``, or None (missing or unfinished)."""
+    from labelwise.loop import run_file_name
+
+    path = out / "runs" / run_file_name(strategy, seed)
+    if not path.exists():
+        return None
+    d: dict[str, Any] = json.loads(path.read_text())
+    return d if d.get("finished") else None
+
+
+@dataclass(frozen=True)
+class PairProgress:
+    """Where one (strategy, seed) run of a suite stands in an output folder."""
+
+    strategy: str
+    seed: int
+    labels: int  # labels reached so far (0: not started)
+    budget: int
+    finished: bool
+
+
+def suite_progress(
+    suite: Suite | str | os.PathLike[str], out_dir: str | os.PathLike[str]
+) -> list[PairProgress]:
+    """Progress of every (strategy, seed) pair of a suite in ``out_dir``, in run order.
+
+    Reads the per-run checkpoints only; nothing is run or written.
+    """
+    from labelwise.loop import run_file_name
+
+    s = load_suite(suite) if not isinstance(suite, Suite) else suite
+    budget = int(s.config().budget)
+    rows = []
+    for sd in s.seeds:
+        for st in s.strategies:
+            path = Path(out_dir) / "runs" / run_file_name(st, sd)
+            labels, finished = 0, False
+            if path.exists():
+                d = json.loads(path.read_text())
+                rounds = d.get("rounds", [])
+                labels = int(rounds[-1]["n_labeled"]) if rounds else 0
+                finished = bool(d.get("finished"))
+            rows.append(PairProgress(st, sd, labels, budget, finished))
+    return rows
