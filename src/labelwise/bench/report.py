@@ -113,6 +113,17 @@ def summarize(
     return out
 
 
+def _mean_ci(value: tuple[float, float], n_seeds: int, digits: int) -> str:
+    """``mean ± half-width``; just the mean for one seed, where no interval exists."""
+    mean, half = value
+    return f"{mean:.{digits}f}" if n_seeds < 2 else f"{mean:.{digits}f} ± {half:.{digits}f}"
+
+
+def _p_text(p: float) -> str:
+    """A p-value, or a dash when it is undefined (fewer than two pairs)."""
+    return "—" if p != p else f"{p:.3g}"
+
+
 def summary_markdown(summaries: Sequence[StrategySummary]) -> str:
     """A Markdown table of :func:`summarize` output."""
     targets = list(summaries[0].labels_to) if summaries else []
@@ -126,15 +137,15 @@ def summary_markdown(summaries: Sequence[StrategySummary]) -> str:
         row = [
             s.strategy,
             str(s.n_seeds),
-            f"{s.final_accuracy[0]:.4f} ± {s.final_accuracy[1]:.4f}",
-            f"{s.aubc[0]:.4f} ± {s.aubc[1]:.4f}",
+            _mean_ci(s.final_accuracy, s.n_seeds, 4),
+            _mean_ci(s.aubc, s.n_seeds, 4),
         ]
         for t in targets:
             med, hit = s.labels_to[t]
             row.append("—" if med is None else f"{med:.0f} ({hit}/{s.n_seeds})")
         row.append(f"{s.acquired_balance:.3f}")
         if with_groups:
-            row.append("—" if s.redundant is None else f"{s.redundant[0]:.1f} ± {s.redundant[1]:.1f}")
+            row.append("—" if s.redundant is None else _mean_ci(s.redundant, s.n_seeds, 1))
         sp = s.seconds_per_round
         row.append(f"{sp['train']:.2f}/{sp['predict']:.2f}/{sp['select']:.3f}")
         lines.append("| " + " | ".join(row) + " |")
@@ -262,7 +273,7 @@ def write_report(
             "|---|---|---|---|",
         ]
         lines += [
-            f"| {p.strategy} | {p.n_pairs} | {p.mean_difference:+.4f} | {p.p_value:.3g} |"
+            f"| {p.strategy} | {p.n_pairs} | {p.mean_difference:+.4f} | {_p_text(p.p_value)} |"
             for p in paired
         ]
         lines.append("")
