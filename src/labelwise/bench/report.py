@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -121,7 +122,7 @@ def _mean_ci(value: tuple[float, float], n_seeds: int, digits: int) -> str:
 
 def _p_text(p: float) -> str:
     """A p-value, or a dash when it is undefined (fewer than two pairs)."""
-    return "—" if p != p else f"{p:.3g}"
+    return "—" if math.isnan(p) else f"{p:.3g}"
 
 
 def summary_markdown(summaries: Sequence[StrategySummary]) -> str:
