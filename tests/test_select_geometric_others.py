@@ -230,6 +230,65 @@ def test_class_balanced_wrapper_with_top_k() -> None:
     assert len(sel) == 5
 
 
+def test_balance_cap_never_exceeds_the_share() -> None:
+    ranked = np.arange(12)
+    classes = np.repeat([0, 1, 2, 3], 3)
+    sel = balance_selection(ranked, classes, 4, max_share=0.3)  # floor(1.2) = 1 per class
+    assert sel.info["balance_cap"] == 1 and sel.indices.tolist() == [0, 3, 6, 9]
+    sel = balance_selection(ranked, classes, 4, max_share=0.5)
+    assert sel.info["balance_cap"] == 2 and sel.indices.tolist() == [0, 1, 3, 4]
+    sel = balance_selection(ranked, classes, 4, max_share=0.1)  # < 1/k: still one per class
+    assert sel.info["balance_cap"] == 1
+
+
+@pytest.mark.parametrize("pool_size", [None, 100])
+def test_class_balanced_reaches_the_whole_pool_when_needed(pool_size: int | None) -> None:
+    """90 items of class 0 rank above the 10 of class 1: only the whole pool balances."""
+    s = np.linspace(2.0, 1.0, 100)
+    classes = (np.arange(100) >= 90).astype(np.int64)
+    asked: list[int] = []
+    supplied: list[int] = []
+
+    def select_k(m: int) -> Selection:
+        asked.append(m)
+        sel = top_k(s, m, rng=0)
+        supplied.append(m)
+        return sel
+
+    sel = class_balanced(select_k, classes, 10, max_share=0.5, pool_size=pool_size)
+    assert sel.info["cap_relaxed"] is False
+    assert sorted(sel.indices.tolist()) == [0, 1, 2, 3, 4, 90, 91, 92, 93, 94]
+    assert max(supplied) == 100
+    if pool_size is not None:
+        assert asked == [30, 60, 100]  # never a request the pool cannot supply
+
+
+def test_class_balanced_shrinks_to_the_largest_feasible_request() -> None:
+    s = np.linspace(2.0, 1.0, 25)
+    classes = (np.arange(25) >= 20).astype(np.int64)
+    sel = class_balanced(lambda m: top_k(s, m, rng=0), classes, 10, max_share=0.5)
+    # oversample 3 asks for 30 > 25: bisection finds 25, whose tail holds the 5 of class 1
+    assert sorted(sel.indices.tolist()) == [0, 1, 2, 3, 4, 20, 21, 22, 23, 24]
+    with pytest.raises(PoolExhaustedError):
+        class_balanced(lambda m: top_k(s, m, rng=0), classes, 26, max_share=0.5)
+    with pytest.raises(PoolExhaustedError, match="lower k"):
+        class_balanced(lambda m: top_k(s, m, rng=0), classes, 10, max_share=0.5, pool_size=5)
+
+
+def test_class_balanced_around_a_batch_selector() -> None:
+    """The guard around k-center greedy: the cap holds and the batch is the greedy order of
+    the longer list with over-cap items skipped."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(80, 4)).astype(np.float32)
+    classes = (x[:, 0] > 0.8).astype(np.int64)  # a minority class in one corner
+    long = k_center_greedy(x, 24, rng=0)
+    sel = class_balanced(lambda m: k_center_greedy(x, m, rng=0), classes, 8, max_share=0.5)
+    counts = np.bincount(classes[sel.indices], minlength=2)
+    assert counts.max() <= 4 and len(set(sel.indices.tolist())) == 8
+    expected = balance_selection(long, classes, 8, max_share=0.5)
+    assert sel.indices.tolist() == expected.indices.tolist()
+
+
 STRATEGY_NAMES = [
     "coreset",
     "badge",

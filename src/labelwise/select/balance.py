@@ -47,7 +47,10 @@ def balance_selection(
     *,
     max_share: float,
 ) -> Selection:
-    """Take the best ``k`` of a ranked list with at most ``ceil(max_share * k)`` per class.
+    """Take the best ``k`` of a ranked list with at most ``floor(max_share * k)`` per class.
+
+    The cap is never below 1 item, so a class's share of the batch never exceeds
+    ``max_share`` unless ``max_share < 1 / k`` (then each class gets at most one item).
 
     Walks ``ranked`` in order and skips an item while its predicted class already holds
     its cap; skipped items are the refill of last resort. If the ranked list cannot
@@ -89,7 +92,7 @@ def balance_selection(
         raise ShapeError(
             f"ranked refers to position {int(order.max())} but predicted_classes has {n} items"
         )
-    cap = max(1, math.ceil(share * k - 1e-9))
+    cap = max(1, math.floor(share * k + 1e-9))
     counts: dict[int, int] = {}
     take: list[int] = []
     skipped: list[int] = []
@@ -126,15 +129,18 @@ def class_balanced(
     max_share: float,
     oversample: float = 3.0,
     growable: bool = True,
+    pool_size: int | None = None,
 ) -> Selection:
     """Run a selector for ``ceil(oversample * k)`` items, then cap classes with it.
 
     ``select_k(m)`` must return a Selection of ``m`` items in rank / pick order, e.g.
-    ``lambda m: top_k(scores, m, exclude=labeled, rng=0)``. If the pool cannot supply
-    ``oversample * k`` items, the request shrinks (halving, never below ``k``). If the list
-    still cannot satisfy the cap (one class dominates its top), the request doubles
-    (``growable=True``: the selector runs again) until the cap holds or the pool is
-    exhausted; then the best remaining items fill the batch (``info["cap_relaxed"]``).
+    ``lambda m: top_k(scores, m, exclude=labeled, rng=0)``, and raise
+    :class:`~labelwise.errors.PoolExhaustedError` when the pool holds fewer than ``m``
+    selectable items. Requests never exceed ``pool_size`` when it is given; otherwise a
+    request the pool cannot supply is narrowed down by bisection to the largest one it
+    can. If the list cannot satisfy the cap (one class dominates its top), the request
+    doubles (``growable=True``: the selector runs again) until the cap holds or the whole
+    pool is ranked; then the best remaining items fill the batch (``info["cap_relaxed"]``).
 
     Limits: for score rankings (top-k) and greedy selectors (k-center greedy, BADGE,
     BatchBALD, suggestive annotation) the longer list's prefix is exactly what the
@@ -155,26 +161,58 @@ def class_balanced(
         Ratio of the requested list length to ``k`` (>= 1).
     growable : bool
         Re-run the selector with doubled lists while the cap cannot be met.
+    pool_size : int, optional
+        Number of selectable items (the pool minus ``exclude``), if known: saves the
+        bisection calls when a request would exceed it.
     """
     if isinstance(oversample, bool) or not np.isfinite(oversample) or oversample < 1:
         raise ValueError(f"oversample must be a finite number >= 1, got {oversample!r}")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
-    m = max(int(k), math.ceil(float(oversample) * int(k)))
-    while True:  # shrink until the pool can supply the list
+    k = int(k)
+    if pool_size is not None:
+        if isinstance(pool_size, bool) or not isinstance(pool_size, (int, np.integer)):
+            raise TypeError(f"pool_size must be an int or None, got {pool_size!r}")
+        if pool_size < k:
+            raise PoolExhaustedError(
+                f"k={k} exceeds the pool of {pool_size} selectable items; lower k"
+            )
+    limit = int(pool_size) if pool_size is not None else None
+
+    def request(m: int) -> int:
+        return m if limit is None else min(m, limit)
+
+    m = request(max(k, math.ceil(float(oversample) * k)))
+    try:
+        ranked = select_k(m)
+    except PoolExhaustedError:
+        if m == k:
+            raise
+        ranked = _largest_feasible(select_k, k, select_k(k), m)  # select_k(k) may raise
+    exhausted = limit is not None and len(ranked) >= limit
+    result = balance_selection(ranked, predicted_classes, k, max_share=max_share)
+    while result.info["cap_relaxed"] and growable and not exhausted:
+        # the list held too few items of other classes: ask for a longer one
+        m = request(2 * len(ranked))
         try:
             ranked = select_k(m)
-            break
+            exhausted = limit is not None and m >= limit
         except PoolExhaustedError:
-            if m == k:
-                raise
-            m = max(int(k), m // 2)
-    result = balance_selection(ranked, predicted_classes, int(k), max_share=max_share)
-    while result.info["cap_relaxed"] and growable:
-        # the list held too few items of other classes: ask for a longer one
-        try:
-            ranked = select_k(2 * len(ranked))
-        except PoolExhaustedError:
-            break
-        result = balance_selection(ranked, predicted_classes, int(k), max_share=max_share)
+            ranked = _largest_feasible(select_k, len(ranked), ranked, m)
+            exhausted = True
+        result = balance_selection(ranked, predicted_classes, k, max_share=max_share)
     return result
+
+
+def _largest_feasible(
+    select_k: Callable[[int], Selection], ok: int, ok_sel: Selection, failed: int
+) -> Selection:
+    """The selection of the largest request in ``[ok, failed)`` that the pool can supply,
+    by bisection (``select_k(ok)`` gave ``ok_sel``; ``select_k(failed)`` raised)."""
+    while failed - ok > 1:
+        mid = (ok + failed) // 2
+        try:
+            ok_sel, ok = select_k(mid), mid
+        except PoolExhaustedError:
+            failed = mid
+    return ok_sel
