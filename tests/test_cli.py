@@ -215,3 +215,62 @@ def test_bench_subset_and_status(tmp_path: Path) -> None:
         res = runner.invoke(app, ["bench", str(suite), "--out", str(out), *bad])
         assert res.exit_code == 2 and msg in res.stderr, res.stderr
         _no_traceback(res)
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    ["coreset", "badge", "diverse-kmeans", "suggestive-annotation", "cluster-margin",
+     "density-weighted", "batchbald"],
+)
+def test_select_with_embeddings_matches_the_api(tmp_path: Path, strategy: str) -> None:
+    from labelwise.strategies import get_strategy
+
+    P = _probs(tmp_path, n=60)
+    rng = np.random.default_rng(1)
+    E = tmp_path / "E.npy"
+    np.save(E, rng.normal(size=(60, 6)).astype(np.float32))
+    lab = tmp_path / "L.txt"
+    lab.write_text("2\n5\n11\n")
+    res = runner.invoke(
+        app, ["select", "--probs", str(P), "--embeddings", str(E), "--labeled", str(lab),
+              "-s", strategy, "-k", "4", "--seed", "3"],
+    )
+    assert res.exit_code == 0, res.output
+    got = [int(x) for x in res.stdout.split()]
+    want = get_strategy(strategy).select(
+        4, probs=np.load(P), embeddings=np.load(E), n=60, exclude=[2, 5, 11], rng=3
+    )
+    assert got == want.indices.tolist()
+    assert not {2, 5, 11} & set(got)
+
+
+def test_select_max_class_share_caps_the_predicted_classes(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    conf = np.linspace(0.40, 0.45, 20)  # the 20 least confident items all predict class 0
+    first = np.stack([conf, 0.35 * np.ones(20), 0.65 - conf], axis=1)
+    conf2 = np.linspace(0.6, 0.8, 20)  # the others predict class 1 or 2, more confidently
+    second = np.stack([(1 - conf2) / 2, conf2, (1 - conf2) / 2], axis=1)
+    second[1::2] = second[1::2][:, [0, 2, 1]]
+    p = np.repeat(np.concatenate([first, second])[:, None, :], 4, axis=1).astype(np.float32)
+    path = tmp_path / "P.npy"
+    np.save(path, p)
+    predicted = p.mean(1).argmax(-1)
+    base = ["select", "--probs", str(path), "-s", "least-confidence", "-k", "6"]
+    res = runner.invoke(app, base)
+    assert res.exit_code == 0
+    plain = [int(x) for x in res.stdout.split()]
+    assert np.bincount(predicted[plain], minlength=3).max() > 3  # the guard has work to do
+    res = runner.invoke(app, [*base, "--max-class-share", "0.5"])
+    assert res.exit_code == 0, res.output
+    got = [int(x) for x in res.stdout.split()]
+    assert len(set(got)) == 6 and np.bincount(predicted[got], minlength=3).max() <= 3
+    for bad, msg in ((["--max-class-share", "0"], "max_share"),
+                     (["--max-class-share", "1.5"], "max_share")):
+        res = runner.invoke(app, [*base, *bad])
+        assert res.exit_code == 2 and msg in res.stderr
+        _no_traceback(res)
+    E = tmp_path / "E.npy"
+    np.save(E, rng.normal(size=(40, 3)).astype(np.float32))
+    res = runner.invoke(app, ["select", "--embeddings", str(E), "-s", "coreset", "-k", "3",
+                              "--max-class-share", "0.5"])
+    assert res.exit_code == 2 and "needs --probs" in res.stderr

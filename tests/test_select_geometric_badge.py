@@ -90,7 +90,7 @@ def test_two_dim_probs_is_k_equals_one_and_determinism() -> None:
     probs, emb = _inputs(k=1)
     with pytest.raises(ShapeError, match=r"probs\[:, None, :\]"):
         badge(probs[:, 0, :], emb, 10, rng=7)  # 2-D is never guessed to mean K = 1
-    a = b = badge(probs, emb, 10, rng=7)
+    a, b = badge(probs, emb, 10, rng=7), badge(probs, emb, 10, rng=7)
     c = badge(torch.from_numpy(probs), torch.from_numpy(emb), 10, rng=7)
     assert a.indices.tolist() == b.indices.tolist() == c.indices.tolist()
     others = {tuple(badge(probs, emb, 10, rng=s).indices.tolist()) for s in range(5)}

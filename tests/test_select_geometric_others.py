@@ -88,6 +88,18 @@ def test_diverse_picks_one_item_per_cluster() -> None:
         assert {int(i) // 20 for i in sel.indices} == {0, 1}
 
 
+def test_diverse_kmeans_weights_the_centres_by_the_scores() -> None:
+    """One cluster: its centre is the score-weighted mean, so the pick follows the weights
+    (an unweighted k-means would take the middle item, position 5)."""
+    x = np.arange(11, dtype=np.float32)[:, None]
+    s = np.ones(11)
+    s[10] = 200.0  # weighted mean (45 + 2000) / 210 = 9.74 -> item 10
+    assert diverse_kmeans(s, x, 1, beta=50, rng=0).indices.tolist() == [10]
+    s[10], s[0] = 1.0, 200.0  # weighted mean 55 / 210 = 0.26 -> item 0
+    assert diverse_kmeans(s, x, 1, beta=50, rng=0).indices.tolist() == [0]
+    assert diverse_kmeans(np.ones(11), x, 1, beta=50, rng=0).indices.tolist() == [5]
+
+
 def test_diverse_prefilter_only_keeps_the_most_informative() -> None:
     x = _two_clusters()
     s = np.arange(40, dtype=float)  # items 0..19 least informative

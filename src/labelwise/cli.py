@@ -119,6 +119,10 @@ def select_cmd(
     log_probs: bool = typer.Option(
         False, "--log-probs", help="The --probs file holds log-probabilities."
     ),
+    max_class_share: float | None = typer.Option(
+        None, "--max-class-share",
+        help="Cap the share of any one predicted class in the batch (0-1]; needs --probs.",
+    ),
 ) -> None:
     """Select the next items to label from predictions you computed yourself."""
     from labelwise.strategies import get_strategy
@@ -135,14 +139,26 @@ def select_cmd(
             raise _UsageError("give --probs P.npy and/or --embeddings E.npy")
         n = int((P if P is not None else E).shape[0])  # type: ignore[union-attr]
         excl = _read_index_file(labeled, n, "--labeled") if labeled is not None else None
-        sel = strat.select(
-            k,
-            probs=np.ascontiguousarray(P) if P is not None else None,
-            embeddings=np.ascontiguousarray(E) if E is not None else None,
-            n=n,
-            exclude=excl,
-            rng=seed,
-        )
+        inputs = {
+            "probs": np.ascontiguousarray(P) if P is not None else None,
+            "embeddings": np.ascontiguousarray(E) if E is not None else None,
+        }
+
+        def select_k(m: int) -> Any:
+            return strat.select(m, n=n, exclude=excl, rng=seed, **inputs)
+
+        if max_class_share is None:
+            sel = select_k(k)
+        else:
+            if P is None:
+                raise _UsageError("--max-class-share needs --probs (the predicted classes)")
+            from labelwise.select import class_balanced
+
+            n_free = n - (0 if excl is None else len(np.unique(excl)))
+            predicted = np.asarray(P.mean(axis=1).argmax(axis=-1), dtype=np.int64)
+            sel = class_balanced(
+                select_k, predicted, k, max_share=max_class_share, pool_size=n_free
+            )
     except (LabelwiseError, ValueError, TypeError, _UsageError) as exc:
         raise _fail(str(exc)) from None
     text = "\n".join(str(int(i)) for i in sel.indices) + "\n"

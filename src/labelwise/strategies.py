@@ -280,13 +280,8 @@ def _load_registry() -> dict[str, Strategy]:
     registry: dict[str, Strategy] = {}
     found: list[Strategy] = list(_builtin_strategies())
     for mod_name in _EXTENSION_MODULES:
-        try:
-            mod = importlib.import_module(mod_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod_name:
-                raise
-            continue
-        found.extend(mod.STRATEGIES)
+        # part of the package: a missing module is a broken install, never skipped
+        found.extend(importlib.import_module(mod_name).STRATEGIES)
     for s in found:
         if s.name in registry:
             raise RuntimeError(f"strategy {s.name!r} registered twice")

@@ -47,7 +47,12 @@ def test_registry_names_are_kebab_case_and_unique() -> None:
         assert n == n.lower() and "_" not in n and " " not in n
     for required in ["random", "least-confidence", "margin", "ratio", "entropy", "bald",
                      "variation-ratio", "mean-std", "vote-entropy", "consensus-entropy",
-                     "kl-disagreement", "power-bald", "softmax-entropy"]:
+                     "kl-disagreement", "power-bald", "softmax-entropy",
+                     # batch-aware selectors and model-based strategies: a registry that
+                     # lost one of its extension modules must fail here
+                     "batchbald", "coreset", "badge", "diverse-kmeans",
+                     "suggestive-annotation", "cluster-margin", "density-weighted",
+                     "egl", "label-dispersion", "learning-loss", "vaal"]:
         assert required in names
     for s in STRATEGIES:
         assert s.description and s.paper
