@@ -78,6 +78,7 @@ def test_bad_arguments_one_line_error(tmp_path: Path, args: list[str], needle: s
     assert res.exit_code == 2, res.output
     assert needle in res.stderr
     assert res.stderr.strip().startswith("error:")
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
     _no_traceback(res)
 
 
@@ -274,3 +275,47 @@ def test_select_max_class_share_caps_the_predicted_classes(tmp_path: Path) -> No
     res = runner.invoke(app, ["select", "--embeddings", str(E), "-s", "coreset", "-k", "3",
                               "--max-class-share", "0.5"])
     assert res.exit_code == 2 and "needs --probs" in res.stderr
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["probs-0d", "embeddings-1d", "out-is-dir", "npz-missing", "sim-out-is-file", "no-strategy",
+     "bench-out-is-file"],
+)
+def test_more_bad_arguments_get_one_line_errors(tmp_path: Path, case: str) -> None:
+    P = _probs(tmp_path)
+    np.save(tmp_path / "zero.npy", np.float32(1.0))
+    np.save(tmp_path / "flat.npy", np.ones(5, np.float32))
+    (tmp_path / "afile").write_text("x")
+    suite = Path(__file__).parents[1] / "benchmarks" / "suites" / "digits-smoke.toml"
+    sim = ["simulate", "--dataset", "digits-flat", "--budget", "30", "--epochs", "1"]
+    args, needle = {
+        "probs-0d": (["select", "--probs", str(tmp_path / "zero.npy"), "-k", "3"], "[N, K, C]"),
+        "embeddings-1d": (["select", "--embeddings", str(tmp_path / "flat.npy"), "-k", "3",
+                           "-s", "coreset"], "[N, D]"),
+        "out-is-dir": (["select", "--probs", str(P), "-k", "3", "--out", str(tmp_path)],
+                       "cannot write --out"),
+        "npz-missing": (["simulate", "--dataset", str(tmp_path / "none.npz")], "none.npz"),
+        "sim-out-is-file": ([*sim, "--out", str(tmp_path / "afile")], "not a folder"),
+        "no-strategy": ([*sim, "--strategy", ","], "names no strategy"),
+        "bench-out-is-file": (["bench", str(suite), "--out", str(tmp_path / "afile")],
+                              "not a folder"),
+    }[case]
+    res = runner.invoke(app, args, terminal_width=400)
+    assert res.exit_code == 2, res.output
+    _no_traceback(res)
+    err = res.stderr.strip()
+    assert err.startswith("error:") and needle in err
+    assert len(err.splitlines()) == 1, err
+
+
+def test_simulate_early_stopping_options_reach_the_config(tmp_path: Path) -> None:
+    args = ["simulate", "--dataset", "digits-flat", "--model", "mlp", "--strategy", "random",
+            "--batch-size", "10", "--budget", "30", "--epochs", "4", "--seeds", "1",
+            "--val-fraction", "0.25", "--patience", "2", "--out", str(tmp_path)]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((tmp_path / "results.json").read_text())["runs"][0]["config"]["train"]
+    assert cfg["val_fraction"] == 0.25 and cfg["patience"] == 2
+    res = runner.invoke(app, [*args[:-2], "--val-fraction", "1.5", "--out", str(tmp_path / "b")])
+    assert res.exit_code == 2 and "val_fraction" in res.stderr

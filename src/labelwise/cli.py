@@ -137,6 +137,12 @@ def select_cmd(
             P = np.exp(P)
         if P is None and E is None:
             raise _UsageError("give --probs P.npy and/or --embeddings E.npy")
+        if P is not None and P.ndim != 3:
+            raise _UsageError(
+                f"--probs must hold [N, K, C] (or [N, C]) predictions, got shape {P.shape}"
+            )
+        if E is not None and E.ndim != 2:
+            raise _UsageError(f"--embeddings must hold [N, D] features, got shape {E.shape}")
         n = int((P if P is not None else E).shape[0])  # type: ignore[union-attr]
         excl = _read_index_file(labeled, n, "--labeled") if labeled is not None else None
         inputs = {
@@ -165,8 +171,11 @@ def select_cmd(
     if out is None:
         sys.stdout.write(text)
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text)
+        except OSError as exc:
+            raise _fail(f"cannot write --out {out}: {exc.strerror or exc}") from None
         _err.print(f"wrote {len(sel)} indices to {out}")
 
 
@@ -194,6 +203,13 @@ def simulate_cmd(
     weight_decay: float = typer.Option(0.0, "--weight-decay", help="L2 weight decay."),
     lr: float = typer.Option(1e-3, "--lr", help="Learning rate (Adam)."),
     train_batch_size: int = typer.Option(64, "--train-batch-size", help="Minibatch size for training."),
+    val_fraction: float = typer.Option(
+        0.0, "--val-fraction",
+        help="Hold out this fraction of the labels each round for early stopping (0 = off).",
+    ),
+    patience: int = typer.Option(
+        5, "--patience", help="Early stopping: epochs without a lower validation loss."
+    ),
     warm_start: bool = typer.Option(False, "--warm-start", help="Continue training across rounds."),
     predictor: str = typer.Option(
         "auto", "--predictor",
@@ -229,8 +245,11 @@ def simulate_cmd(
 
     try:
         names = _split_names(strategy)
+        if not names:
+            raise _UsageError("--strategy names no strategy; see `labelwise strategies`")
         strats = [get_strategy(n) for n in names]
         target_list = [float(t) for t in targets.split(",") if t.strip()]
+        _check_out_dir(out)
         data = load_arrays(dataset) if dataset.endswith(".npz") else load_dataset(dataset)
         if initial not in ("balanced", "random"):
             raise _UsageError(f"--initial must be 'balanced' or 'random', got {initial!r}")
@@ -242,7 +261,8 @@ def simulate_cmd(
             ensemble_size=ensemble_size, ensemble_warmup_epochs=ensemble_warmup_epochs,
             proxy_model=proxy_model, proxy_epochs=proxy_epochs,
             train=TrainConfig(
-                epochs=epochs, weight_decay=weight_decay, lr=lr, batch_size=train_batch_size
+                epochs=epochs, weight_decay=weight_decay, lr=lr, batch_size=train_batch_size,
+                val_fraction=val_fraction, patience=patience,
             ),
         )
         from labelwise.loop import check_config
@@ -252,6 +272,8 @@ def simulate_cmd(
             raise _UsageError(f"--threads must be >= 1, got {threads}")
     except (LabelwiseError, ValueError, TypeError, _UsageError) as exc:
         raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(_os_error_text(exc)) from None
 
     import torch
 
@@ -273,6 +295,8 @@ def simulate_cmd(
             runs = simulate(data, strats, seeds=seeds, config=cfg, out_dir=out, progress=on_round)
         except (LabelwiseError, ValueError) as exc:
             raise _fail(str(exc)) from None
+        except OSError as exc:
+            raise _fail(_os_error_text(exc)) from None
     _print_summary(
         runs, target_list, f"{data.name}: {n_rounds} rounds, {seeds} seed(s)", data.groups
     )
@@ -283,6 +307,18 @@ def simulate_cmd(
         f"results: {out / 'results.json'}  report: {out / 'report.md'}  "
         f"plot: {out / 'learning_curve.png'}"
     )
+
+
+def _check_out_dir(out: Path) -> None:
+    """``--out`` must be a folder (or not exist yet): fail before any work is done."""
+    if out.exists() and not out.is_dir():
+        raise _UsageError(f"--out {out} exists and is not a folder; give a folder path")
+
+
+def _os_error_text(exc: OSError) -> str:
+    """One line for a file-system error: what failed on which path."""
+    where = f" {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or exc}{':' if where else ''}{where}"
 
 
 def _print_summary(runs: Any, targets: list[float], title: str, groups: Any = None) -> None:
@@ -334,6 +370,7 @@ def bench_cmd(
             raise _UsageError(f"--threads must be >= 1, got {threads}")
         only_strategies = _split_names(strategies) or None
         only_seeds = _parse_seeds(seeds)
+        _check_out_dir(out)
         if status:
             _print_progress(s, out)
             return
@@ -357,6 +394,8 @@ def bench_cmd(
         )
     except (LabelwiseError, ValueError) as exc:
         raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(_os_error_text(exc)) from None
     from labelwise.bench.suite import dataset_groups
 
     _print_summary(runs, list(s.targets), s.name, dataset_groups(s.dataset))
