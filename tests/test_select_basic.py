@@ -123,3 +123,31 @@ def test_selection_validation_and_map() -> None:
         Selection(np.array([1]), np.array([0.0, 0.0]))
     with pytest.raises(ValueError):
         sel.indices[0] = 5  # read-only
+
+
+@pytest.mark.parametrize("mode", ["power", "softmax", "softrank"])
+def test_beta_zero_is_uniform_even_with_zero_and_infinite_scores(mode: str) -> None:
+    s = np.zeros(20)
+    s[:5] = [0.5, 1.0, 2.0, 0.0, 3.0]
+    if mode == "softmax":
+        s[5:8] = -np.inf
+    np.testing.assert_array_equal(sampling_log_weights(s, mode, 0.0), np.zeros(20))
+    picks = np.concatenate([stochastic_batch(s, 3, mode=mode, beta=0.0, rng=i).indices
+                            for i in range(400)])
+    counts = np.bincount(picks, minlength=20)
+    assert counts.min() > 20  # each item expected 60 times; none is starved or favoured
+    assert counts.max() < 110
+
+
+def test_softrank_gives_tied_scores_equal_probability() -> None:
+    s = np.zeros(50)  # e.g. clamped BALD of a deterministic model: every score ties
+    lw = sampling_log_weights(s, "softrank", 1.0)
+    np.testing.assert_allclose(lw, np.full(50, -np.log(25.5)))
+    np.testing.assert_allclose(
+        sampling_log_weights(np.array([2.0, 1.0, 1.0, 0.0]), "softrank", 1.0),
+        -np.log([1.0, 2.5, 2.5, 4.0]),
+    )
+    picks = np.concatenate([stochastic_batch(s, 5, mode="softrank", rng=i).indices
+                            for i in range(200)])
+    first_tenth = np.isin(picks, np.arange(5)).mean()
+    assert 0.04 < first_tenth < 0.17  # 10% expected; a stable sort's ranks gave ~65%

@@ -35,24 +35,32 @@ _MODES = ("power", "softmax", "softrank")
 
 
 def sampling_log_weights(scores: np.ndarray, mode: str, beta: float) -> np.ndarray:
-    """Unnormalised log-probabilities ``log p_i`` of the chosen distribution (float64)."""
+    """Unnormalised log-probabilities ``log p_i`` of the chosen distribution (float64).
+
+    ``beta = 0`` is the uniform distribution in every mode (also for scores of 0 or
+    ``-inf``, where ``0 * log 0`` would be undefined). Tied scores get equal
+    probabilities: soft-rank gives them their average rank.
+    """
     s = np.asarray(scores, dtype=np.float64)
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+    if mode == "power" and (s < 0).any():
+        raise ProbabilityError(
+            "power sampling needs scores >= 0 (p ∝ score ** beta); got a negative score. "
+            "Use mode='softmax' or 'softrank' for signed scores such as margin"
+        )
+    if beta == 0:
+        return np.zeros_like(s)
     if mode == "softmax":
         return beta * s
     if mode == "power":
-        if (s < 0).any():
-            raise ProbabilityError(
-                "power sampling needs scores >= 0 (p ∝ score ** beta); got a negative score. "
-                "Use mode='softmax' or 'softrank' for signed scores such as margin"
-            )
         with np.errstate(divide="ignore"):
             return beta * np.log(s)
-    if mode == "softrank":
-        order = np.argsort(-s, kind="stable")
-        ranks = np.empty(s.size, dtype=np.float64)
-        ranks[order] = np.arange(1, s.size + 1)
-        return -beta * np.log(ranks)
-    raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+    # softrank: rank 1 = highest score; ties share their average rank
+    from scipy.stats import rankdata
+
+    ranks = rankdata(-s, method="average")
+    return -beta * np.log(ranks)
 
 
 def stochastic_batch(
