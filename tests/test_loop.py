@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -75,9 +77,76 @@ def test_warm_start_and_subset_and_labeled_strategies(digits, tmp_path: Path) ->
     )
     runs = simulate(digits, ["entropy", "coreset"], seeds=[0], config=cfg, out_dir=tmp_path)
     assert [r.strategy for r in runs] == ["entropy", "coreset"]
-    assert (tmp_path / "runs" / "entropy__seed0.pt").exists()
+    # only the last round's weights are kept (earlier ones are removed once superseded)
+    assert sorted(p.name for p in (tmp_path / "runs").glob("entropy__seed0*.pt")) == [
+        f"entropy__seed0.round{len(runs[0].rounds) - 1}.pt"
+    ]
     saved = read_results(tmp_path / "results.json")
     assert [r.acquired() for r in saved] == [r.acquired() for r in runs]
+
+
+WARM = SimulationConfig(
+    batch_size=5, budget=40, initial_size=20, model="mlp", mc_samples=3, warm_start=True,
+    train=TrainConfig(epochs=4),
+)
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_warm_start_resume_is_exact_after_a_kill_between_rounds(digits, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    full = run_simulation(digits, "entropy", 0, WARM)
+    cold = run_simulation(digits, "entropy", 0, dataclasses.replace(WARM, warm_start=False))
+    assert cold.accuracy.tolist() != full.accuracy.tolist()  # warm start changes the run
+    ckpt = tmp_path / "run.json"
+
+    def die_after_round_2(name: str, seed: int, rec: Any, total: int) -> None:
+        if rec.round == 2:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        run_simulation(digits, "entropy", 0, WARM, checkpoint=ckpt, progress=die_after_round_2)
+    assert len(json.loads(ckpt.read_text())["rounds"]) == 3
+    resumed = run_simulation(digits, "entropy", 0, WARM, checkpoint=ckpt)
+    assert resumed.acquired() == full.acquired()
+    np.testing.assert_allclose(resumed.accuracy, full.accuracy)
+
+
+def test_warm_start_resume_is_exact_after_a_kill_between_weights_and_json(
+    digits, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    """Round 3's weights are on disk but the JSON still ends at round 2: the resume must
+    retrain round 3 from round 2's weights, not from round 3's."""
+    from labelwise.loop import _run
+
+    full = run_simulation(digits, "entropy", 0, WARM)
+    ckpt = tmp_path / "run.json"
+    real_write = _run.atomic_write_json
+
+    def write(path: Path, d: dict[str, Any]) -> None:
+        if len(d["rounds"]) == 4:
+            raise _Killed
+        real_write(path, d)
+
+    monkeypatch.setattr(_run, "atomic_write_json", write)
+    with pytest.raises(_Killed):
+        run_simulation(digits, "entropy", 0, WARM, checkpoint=ckpt)
+    monkeypatch.setattr(_run, "atomic_write_json", real_write)
+    assert (tmp_path / "run.round3.pt").exists() and (tmp_path / "run.round2.pt").exists()
+    resumed = run_simulation(digits, "entropy", 0, WARM, checkpoint=ckpt)
+    assert resumed.acquired() == full.acquired()
+    np.testing.assert_allclose(resumed.accuracy, full.accuracy)
+
+
+def test_warm_start_resume_without_its_weights_is_an_error(digits, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ckpt = tmp_path / "run.json"
+    run_simulation(digits, "entropy", 0, WARM, checkpoint=ckpt)
+    d = json.loads(ckpt.read_text())
+    d["rounds"], d["finished"] = d["rounds"][:2], False  # its weights are long gone
+    ckpt.write_text(json.dumps(d))
+    with pytest.raises(LabelwiseError, match="no weights for round 1"):
+        run_simulation(digits, "entropy", 0, WARM, checkpoint=ckpt)
 
 
 def test_bad_configs_are_clear_errors(digits) -> None:  # type: ignore[no-untyped-def]

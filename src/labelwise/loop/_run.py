@@ -211,16 +211,15 @@ def run_simulation(
     strat = get_strategy(strategy)
     check_config(config, data)
     ckpt = Path(checkpoint) if checkpoint is not None else None
-    weights = ckpt.with_suffix(".pt") if ckpt is not None else None
     run = _Run.create(data, strat, seed, config)
     result = _resume_or_start(ckpt, run, data.name)
     pool = _replay_pool(result, run)
     n_rounds_total = 1 + -(-(config.budget - config.initial_size) // config.batch_size)
 
     model: torch.nn.Module | None = None
-    if config.warm_start and result.rounds and weights is not None and weights.exists():
+    if config.warm_start and result.rounds and not result.finished and ckpt is not None:
         model = run.build(run.model_name, MODEL_INIT)
-        model.load_state_dict(torch.load(weights, weights_only=True))
+        model.load_state_dict(_load_round_weights(ckpt, len(result.rounds) - 1))
 
     while not result.finished:
         rnd = len(result.rounds)
@@ -251,12 +250,35 @@ def run_simulation(
         result.rounds.append(rec)
         result.finished = not rec.selected
         if ckpt is not None:
-            if config.warm_start and weights is not None:
-                atomic_torch_save(model.state_dict(), weights)
+            if config.warm_start:
+                # The weights of round r go to their own file *before* the JSON that counts
+                # round r, and round r - 1's file goes only after it: a kill at any point
+                # leaves the weights of the JSON's last round on disk (exact resume).
+                atomic_torch_save(model.state_dict(), _weights_path(ckpt, rnd))
             atomic_write_json(ckpt, result.to_dict())
+            if config.warm_start and rnd > 0:
+                _weights_path(ckpt, rnd - 1).unlink(missing_ok=True)
         if progress is not None:
             progress(strat.name, seed, rec, n_rounds_total)
     return result
+
+
+def _weights_path(ckpt: Path, rnd: int) -> Path:
+    """Where a warm-start run keeps the model weights after round ``rnd``."""
+    return ckpt.with_name(f"{ckpt.stem}.round{rnd}.pt")
+
+
+def _load_round_weights(ckpt: Path, rnd: int) -> dict[str, Any]:
+    """The saved weights after round ``rnd`` of a warm-start run (for an exact resume)."""
+    path = _weights_path(ckpt, rnd)
+    if not path.exists():
+        raise LabelwiseError(
+            f"warm-start checkpoint {ckpt} has {rnd + 1} rounds but no weights for round "
+            f"{rnd} ({path.name}); the run cannot resume exactly. Delete {ckpt.name} to "
+            "restart it"
+        )
+    state: dict[str, Any] = torch.load(path, weights_only=True)
+    return state
 
 
 def _resume_or_start(ckpt: Path | None, run: _Run, dataset: str) -> RunResult:
