@@ -113,6 +113,12 @@ class Strategy:
             raise ShapeError(
                 f"probs has {probs.shape[0]} items but embeddings has {embeddings.shape[0]}"
             )
+        for what, arr in (("probs", probs), ("embeddings", embeddings)):
+            if arr is not None and getattr(arr, "ndim", 0) >= 1 and int(arr.shape[0]) != n:
+                raise ShapeError(
+                    f"{what} has {int(arr.shape[0])} items but n={n} candidates; pass one "
+                    "row per candidate"
+                )
         merged = {**self.params, **params}
         return self.select_fn(
             k, probs=probs, embeddings=embeddings, n=n, exclude=exclude, rng=rng, **merged

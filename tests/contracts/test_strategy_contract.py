@@ -110,3 +110,72 @@ def test_bad_probs_are_clear_errors(strat: Strategy) -> None:
         strat.select(3, **{**kw, "probs": probs[:, 0, :]}, rng=0)
     with pytest.raises(ShapeError):
         strat.select(3, **{**kw, "probs": None}, rng=0)
+
+
+@pytest.mark.parametrize("strat", PROB_STRATEGIES, ids=[s.name for s in PROB_STRATEGIES])
+def test_rows_not_summing_to_one_are_clear_errors(strat: Strategy) -> None:
+    probs, emb = _inputs()
+    kw = _kwargs(strat, probs, emb)
+    bad = probs.copy()
+    bad[7, 2] *= 1.5  # one sample row of one item sums to 1.5
+    with pytest.raises(ProbabilityError, match="sum"):
+        strat.select(3, **{**kw, "probs": bad}, rng=0)
+    neg = probs.copy()
+    neg[3, 1, 0], neg[3, 1, 1] = -0.2, neg[3, 1, 1] + neg[3, 1, 0] + 0.2
+    with pytest.raises(ProbabilityError):
+        strat.select(3, **{**kw, "probs": neg}, rng=0)
+
+
+EMB_STRATEGIES = [s for s in STRATEGIES if "embeddings" in s.needs]
+
+
+@pytest.mark.parametrize("strat", EMB_STRATEGIES, ids=[s.name for s in EMB_STRATEGIES])
+def test_bad_embeddings_are_clear_errors(strat: Strategy) -> None:
+    probs, emb = _inputs()
+    kw = _kwargs(strat, probs, emb)
+    bad = emb.copy()
+    bad[4, 2] = np.inf
+    with pytest.raises(ProbabilityError, match="NaN or inf"):
+        strat.select(3, **{**kw, "embeddings": bad}, rng=0)
+    with pytest.raises(ShapeError, match=r"\[N, D\]"):
+        strat.select(3, **{**kw, "embeddings": emb[:, :, None]}, rng=0)
+    with pytest.raises(ShapeError):
+        strat.select(3, **{**kw, "embeddings": emb[:-1]}, rng=0)
+
+
+def _sign_probs() -> np.ndarray:
+    """Item 0: every sample uniform (most uncertain mean, no disagreement); item 1: the K
+    samples are one-hot on different classes (most disagreement); the rest confident."""
+    rng = np.random.default_rng(0)
+    p = np.empty((N, K, C), dtype=np.float64)
+    conf = 0.90 + 0.05 * rng.random((N, 1))
+    p[:] = ((1 - conf) / (C - 1))[:, :, None]
+    p[:, :, 0] = conf
+    p[0] = 1.0 / C
+    p[1] = np.eye(C)[np.arange(K) % C]
+    return p.astype(np.float32)
+
+
+#: The item each score strategy must rank first on :func:`_sign_probs` (higher = label
+#: first): mean-based scores want the uniform item, disagreement-based ones the committee
+#: that disagrees. Margin and ratio tie the two (both have top-1 = top-2 means).
+SIGN_TOP = {
+    "least-confidence": {0}, "entropy": {0}, "consensus-entropy": {0},
+    "expected-entropy": {0}, "margin": {0, 1}, "ratio": {0, 1},
+    "bald": {1}, "variation-ratio": {1}, "mean-std": {1}, "vote-entropy": {1},
+    "kl-disagreement": {1},
+}
+
+
+@pytest.mark.parametrize("name", sorted(SIGN_TOP))
+def test_score_strategies_label_the_most_uncertain_item_first(name: str) -> None:
+    """The sign convention end to end: higher score = labeled first, for every score."""
+    from labelwise import scores
+
+    probs = _sign_probs()
+    sel = get_strategy(name).select(1, probs=probs, rng=0)
+    assert int(sel.indices[0]) in SIGN_TOP[name]
+    s = np.asarray(getattr(scores, name.replace("-", "_"))(probs))
+    assert s[int(sel.indices[0])] == s.max()
+    confident_best = s[2:].max()
+    assert all(s[i] > confident_best for i in SIGN_TOP[name])
