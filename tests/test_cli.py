@@ -319,3 +319,39 @@ def test_simulate_early_stopping_options_reach_the_config(tmp_path: Path) -> Non
     assert cfg["val_fraction"] == 0.25 and cfg["patience"] == 2
     res = runner.invoke(app, [*args[:-2], "--val-fraction", "1.5", "--out", str(tmp_path / "b")])
     assert res.exit_code == 2 and "val_fraction" in res.stderr
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["select", "-k", "abc"], "Invalid value for '-k'"),
+        (["nosuch"], "No such command 'nosuch'"),
+        (["select", "--bogus"], "No such option: --bogus"),
+        (["bench"], "Missing argument"),
+    ],
+)
+def test_console_script_usage_errors_are_one_line(
+    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Errors click finds itself (the console script's path, not CliRunner's) get the same
+    one-line `error:` as the commands' own checks, exit code 2, no Rich panel."""
+    from labelwise.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and needle in err and len(err.splitlines()) == 1, err
+    assert "╭" not in err and "Traceback" not in err
+
+
+def test_console_script_success_and_command_errors_keep_their_exit_codes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from labelwise.cli import main
+
+    main(["strategies"])  # success: returns normally
+    assert "batchbald" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
+        main(["select", "--probs", str(tmp_path / "none.npy"), "-k", "2"])
+    assert info.value.code == 2 and "not found" in capsys.readouterr().err

@@ -496,12 +496,33 @@ def report_cmd(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``labelwise`` console script."""
+    """Entry point of the ``labelwise`` console script.
+
+    Usage errors that click finds itself (an unknown command or option, ``-k abc``) get
+    the same one-line ``error:`` message and exit code 2 as the commands' own checks.
+    """
     try:
-        app(args=argv, standalone_mode=True)
+        code = app(args=argv, standalone_mode=False)
+    except typer.Abort:  # pragma: no cover
+        _err.print("aborted")
+        raise SystemExit(1) from None
     except KeyboardInterrupt:  # pragma: no cover
         _err.print("interrupted")
         raise SystemExit(130) from None
+    except Exception as exc:
+        # click's UsageError family (typer vendors click privately, so match its shape:
+        # a message formatter and an exit code) -> one line, like the commands' own errors
+        if not (hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)):
+            raise
+        message = exc.format_message()
+        if message:  # (no message: bare `labelwise`, whose help was printed already)
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            _err.print(f"[bold red]error:[/] {message}{hint}", highlight=False, markup=True,
+                       soft_wrap=True)
+        raise SystemExit(int(exc.exit_code)) from None
+    if isinstance(code, int) and code:
+        raise SystemExit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
