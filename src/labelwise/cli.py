@@ -520,7 +520,7 @@ def main(argv: list[str] | None = None) -> None:
             hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
             _err.print(f"[bold red]error:[/] {message}{hint}", highlight=False, markup=True,
                        soft_wrap=True)
-        raise SystemExit(int(exc.exit_code)) from None
+        raise SystemExit(int(getattr(exc, "exit_code"))) from None
     if isinstance(code, int) and code:
         raise SystemExit(code)
 
