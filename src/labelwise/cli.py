@@ -512,7 +512,8 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         # click's UsageError family (typer vendors click privately, so match its shape:
         # a message formatter and an exit code) -> one line, like the commands' own errors
-        if not (hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)):
+        exit_code = getattr(exc, "exit_code", None)
+        if not (hasattr(exc, "format_message") and isinstance(exit_code, int)):
             raise
         message = exc.format_message()
         if message:  # (no message: bare `labelwise`, whose help was printed already)
@@ -520,7 +521,7 @@ def main(argv: list[str] | None = None) -> None:
             hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
             _err.print(f"[bold red]error:[/] {message}{hint}", highlight=False, markup=True,
                        soft_wrap=True)
-        raise SystemExit(int(getattr(exc, "exit_code"))) from None
+        raise SystemExit(exit_code) from None
     if isinstance(code, int) and code:
         raise SystemExit(code)
 
