@@ -81,6 +81,9 @@ def test_report_counts_copies_when_the_dataset_has_groups(tmp_path: Path) -> Non
     # one seed: means without an interval (none exists) and no p-value, not "± 0" / "nan"
     assert "±" not in one.split("## Win matrix")[0] and "nan" not in one
     assert "| bald | 1 |" in one and "| — |" in one
+    assert "need at least two seeds" in one and "win_matrix.png" not in one
+    assert not (tmp_path / "c" / "win_matrix.png").exists()
+    assert (tmp_path / "b" / "win_matrix.png").exists()  # two seeds: the matrix exists
 
 
 SMOKE = Path(__file__).parents[1] / "benchmarks" / "suites" / "digits-smoke.toml"

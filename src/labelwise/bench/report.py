@@ -262,9 +262,14 @@ def write_report(
     summaries = summarize(runs, targets=targets, groups=groups)
     paired = paired_against(runs)
     names, W = win_matrix(runs)
+    # The win matrix's paired t-tests need two seeds; with one, every entry would be 0.
+    has_wins = max((s.n_seeds for s in summaries), default=0) >= 2
     plot_learning_curves(runs, out / "learning_curve.png", title=title)
     plot_class_histograms(runs, out / "class_histograms.png")
-    plot_win_matrix(names, W, out / "win_matrix.png")
+    if has_wins:
+        plot_win_matrix(names, W, out / "win_matrix.png")
+    else:
+        (out / "win_matrix.png").unlink(missing_ok=True)  # never a stale plot
     lines = [f"# {title or 'labelwise results'}", "", summary_markdown(summaries)]
     if paired:
         lines += [
@@ -278,14 +283,18 @@ def write_report(
             for p in paired
         ]
         lines.append("")
-    lines += ["## Win matrix (row beats column)", "", "| | " + " | ".join(names) + " |",
-              "|---|" + "---|" * len(names)]
-    lines += [
-        f"| {a} | " + " | ".join(f"{W[i, j]:.2f}" for j in range(len(names))) + " |"
-        for i, a in enumerate(names)
-    ]
+    lines += ["## Win matrix (row beats column)", ""]
+    if has_wins:
+        lines += ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        lines += [
+            f"| {a} | " + " | ".join(f"{W[i, j]:.2f}" for j in range(len(names))) + " |"
+            for i, a in enumerate(names)
+        ]
+    else:
+        lines += ["Not computed: its paired t-tests need at least two seeds per strategy."]
     lines += ["", "![learning curves](learning_curve.png)",
-              "![acquired classes](class_histograms.png)", "![win matrix](win_matrix.png)", ""]
+              "![acquired classes](class_histograms.png)"]
+    lines += ["![win matrix](win_matrix.png)", ""] if has_wins else [""]
     md = "\n".join(lines)
     (out / "report.md").write_text(md)
     (out / "summary.json").write_text(
