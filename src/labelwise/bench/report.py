@@ -6,7 +6,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -169,11 +169,16 @@ def plot_learning_curves(
     for r in runs:
         by.setdefault(r.strategy, []).append(r)
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for name, rs in by.items():
+    styles = ("-", "--", ":", "-.")  # the colour cycle repeats after 10: vary the dashes
+    for i, (name, rs) in enumerate(by.items()):
         grid = np.unique(np.concatenate([r.labels for r in rs]))
         curves = np.stack([np.interp(grid, r.labels, r.accuracy) for r in rs])
         mean = curves.mean(axis=0)
-        (line,) = ax.plot(grid, mean, label=f"{name} (n={len(rs)})")
+        # the random baseline in black, so that every strategy is read against it
+        kw: dict[str, Any] = {"color": "black", "linewidth": 2.0} if name == "random" else {}
+        (line,) = ax.plot(
+            grid, mean, styles[(i // 10) % len(styles)], label=f"{name} (n={len(rs)})", **kw
+        )
         if len(rs) > 1:
             ax.fill_between(grid, curves.min(axis=0), curves.max(axis=0), alpha=0.2,
                             color=line.get_color(), linewidth=0)
