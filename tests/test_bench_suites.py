@@ -129,3 +129,59 @@ def test_progress_reports_partial_runs(tmp_path: Path) -> None:
     path.write_text(json.dumps(d))
     p = suite_progress(SMOKE, tmp_path)[0]
     assert (p.strategy, p.seed, p.labels, p.budget, p.finished) == ("random", 0, 30, 40, False)
+
+
+def test_a_pair_run_by_another_process_is_skipped_not_raced(tmp_path: Path) -> None:
+    """Two bench processes on one folder never write the same checkpoint: a pair whose
+    lock another process holds is skipped (and reported), the others run."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from labelwise.bench.suite import PairBusy
+
+    (tmp_path / "runs").mkdir()
+    lock = tmp_path / "runs" / "bald__seed0.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import fcntl, os, sys, time
+            fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.write(fd, b"pid 4242 on testhost")
+            print("locked", flush=True)
+            sys.stdin.read()
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        skipped: list[PairBusy] = []
+        runs = run_suite(SMOKE, tmp_path, seeds=[0], on_busy=skipped.append)
+        assert [(b.strategy, b.seed, b.holder) for b in skipped] == [
+            ("bald", 0, "pid 4242 on testhost")
+        ]
+        assert [(r.strategy, r.seed) for r in runs] == [("random", 0)]
+        assert not (tmp_path / "runs" / "bald__seed0.json").exists()
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    # the holder is gone, so is its lock: the pair runs now
+    runs = run_suite(SMOKE, tmp_path, seeds=[0])
+    assert [(r.strategy, r.seed) for r in runs] == [("random", 0), ("bald", 0)]
+
+
+def test_parallel_workers_die_with_the_bench_process() -> None:
+    """Workers of --jobs > 1 carry PR_SET_PDEATHSIG, so killing `labelwise bench` leaves no
+    orphan running (and writing) pairs."""
+    import concurrent.futures as cf
+    import multiprocessing as mp
+    import signal
+
+    from labelwise.bench.suite import _die_with_parent, _worker_death_signal
+
+    ctx = mp.get_context("spawn")
+    with cf.ProcessPoolExecutor(1, mp_context=ctx, initializer=_die_with_parent) as pool:
+        assert pool.submit(_worker_death_signal).result(timeout=60) == int(signal.SIGTERM)
+    with cf.ProcessPoolExecutor(1, mp_context=ctx) as pool:  # the control: no initializer
+        assert pool.submit(_worker_death_signal).result(timeout=60) == 0

@@ -389,8 +389,13 @@ def bench_cmd(
         _err.print(f"[{count[0]}/{total}] {strategy} seed {seed} done")
 
     try:
+        def on_busy(b: Any) -> None:
+            _err.print(f"skipped {b.strategy} seed {b.seed}: another process is running it "
+                       f"into {out} ({b.holder})", highlight=False)
+
         runs = run_suite(
-            suite, out, jobs=jobs, on_done=on_done, strategies=only_strategies, seeds=only_seeds
+            suite, out, jobs=jobs, on_done=on_done, strategies=only_strategies, seeds=only_seeds,
+            on_busy=on_busy,
         )
     except (LabelwiseError, ValueError) as exc:
         raise _fail(str(exc)) from None
@@ -398,6 +403,9 @@ def bench_cmd(
         raise _fail(_os_error_text(exc)) from None
     from labelwise.bench.suite import dataset_groups
 
+    if not runs:
+        _out.print("no finished runs yet: nothing to report")
+        return
     _print_summary(runs, list(s.targets), s.name, dataset_groups(s.dataset))
     _out.print(f"report: {out / 'report.md'}")
 

@@ -25,20 +25,24 @@ pairs), ``OUT/results.json`` and the report (see :func:`labelwise.bench.report.w
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import fcntl
 import json
 import multiprocessing as mp
 import os
+import socket
+import sys
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from labelwise.errors import LabelwiseError
 
-__all__ = ["PairProgress", "Suite", "dataset_groups", "load_suite", "run_suite", "suite_progress"]
+__all__ = ["PairBusy", "PairProgress", "Suite", "dataset_groups", "load_suite", "run_suite", "suite_progress"]
 
 
 @dataclass(frozen=True)
@@ -120,19 +124,83 @@ def dataset_groups(dataset: str) -> np.ndarray | None:
         return None
 
 
+class PairBusy(NamedTuple):
+    """A (strategy, seed) run that another process holds (its lock file names the pid)."""
+
+    strategy: str
+    seed: int
+    holder: str
+
+
 def _run_pair(
     suite: Suite, strategy: str, seed: int, out: str, threads: int | None
-) -> dict[str, Any]:
-    """Worker: one (strategy, seed) run with its checkpoint. Returns the run as a dict."""
+) -> dict[str, Any] | PairBusy:
+    """Worker: one (strategy, seed) run with its checkpoint. Returns the run as a dict, or
+    :class:`PairBusy` when another process is running the same pair into ``out``.
+
+    The run holds an exclusive ``flock`` on ``runs/NAME.lock`` while it runs, so two
+    ``labelwise bench`` processes on one folder (a restart while the first still runs, or
+    overlapping ``--strategies`` / ``--seeds``) never write the same checkpoint. The
+    kernel drops the lock when the holder exits, however it exits.
+    """
     import torch
 
     from labelwise.loop import run_file_name, run_simulation
 
     if threads is not None:
         torch.set_num_threads(threads)  # this worker process's own setting
-    data = _load_data(suite.dataset)
     ckpt = Path(out) / "runs" / run_file_name(strategy, seed)
-    return run_simulation(data, strategy, seed, suite.config(), checkpoint=ckpt).to_dict()
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    with _pair_lock(ckpt.with_suffix(".lock")) as holder:
+        if holder is not None:
+            return PairBusy(strategy, seed, holder)
+        data = _load_data(suite.dataset)
+        return run_simulation(data, strategy, seed, suite.config(), checkpoint=ckpt).to_dict()
+
+
+@contextlib.contextmanager
+def _pair_lock(path: Path) -> Iterator[str | None]:
+    """Hold an exclusive lock on ``path``; yields None when held, else the holder's note."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            note = os.pread(fd, 200, 0).decode(errors="replace").strip()
+            yield note or "another process"
+            return
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode(), 0)
+        try:
+            yield None
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _die_with_parent() -> None:
+    """Worker initializer: end this worker when the ``bench`` process that started it dies
+    (Linux ``PR_SET_PDEATHSIG``), so a killed suite leaves no orphan writing checkpoints."""
+    if not sys.platform.startswith("linux"):  # pragma: no cover
+        return
+    import ctypes
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    if os.getppid() == 1:  # the parent died before the call above: nobody to work for
+        os._exit(1)
+
+
+def _worker_death_signal() -> int:
+    """The death signal of the calling process (``PR_GET_PDEATHSIG``; tests use it)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    sig = ctypes.c_int(0)
+    libc.prctl(2, ctypes.byref(sig), 0, 0, 0)  # PR_GET_PDEATHSIG = 2
+    return int(sig.value)
 
 
 def run_suite(
@@ -143,6 +211,7 @@ def run_suite(
     on_done: Callable[[str, int], None] | None = None,
     strategies: Sequence[str] | None = None,
     seeds: Sequence[int] | None = None,
+    on_busy: Callable[[PairBusy], None] | None = None,
 ) -> list[Any]:
     """Run every (strategy, seed) pair of a suite, resuming finished or partial runs.
 
@@ -159,6 +228,9 @@ def run_suite(
         to spread a long suite over several machines or sessions sharing ``out_dir``. The
         results and the report then cover every *finished* run in ``out_dir`` (those of
         earlier calls included), in the suite's order.
+    on_busy : callable, optional
+        ``on_busy(PairBusy)`` for each pair skipped because another process is running it
+        into the same folder (see :func:`_run_pair`); it is left out of the report.
 
     Returns
     -------
@@ -184,25 +256,37 @@ def run_suite(
         (st, sd) for st, sd in all_pairs if st in chosen_st and sd in chosen_sd
     ]
     done: dict[tuple[str, int], dict[str, Any]] = {}
+    busy: set[tuple[str, int]] = set()
+
+    def collect(pair: tuple[str, int], got: dict[str, Any] | PairBusy) -> None:
+        if isinstance(got, PairBusy):
+            busy.add(pair)
+            if on_busy:
+                on_busy(got)
+            return
+        done[pair] = got
+        if on_done:
+            on_done(*pair)
+
     if jobs == 1:
         for st, sd in pairs:
-            done[(st, sd)] = _run_pair(s, st, sd, str(out), None)
-            if on_done:
-                on_done(st, sd)
+            collect((st, sd), _run_pair(s, st, sd, str(out), None))
     else:
         ctx = mp.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        with cf.ProcessPoolExecutor(
+            max_workers=jobs, mp_context=ctx, initializer=_die_with_parent
+        ) as pool:
             futs = {pool.submit(_run_pair, s, st, sd, str(out), 1): (st, sd) for st, sd in pairs}
             for fut in cf.as_completed(futs):
-                done[futs[fut]] = fut.result()
-                if on_done:
-                    on_done(*futs[fut])
+                collect(futs[fut], fut.result())
     for st, sd in all_pairs:
-        if (st, sd) not in done:
+        if (st, sd) not in done and (st, sd) not in busy:
             earlier = _finished_run(out, st, sd)
             if earlier is not None:
                 done[(st, sd)] = earlier
     runs = [RunResult.from_dict(done[p]) for p in all_pairs if p in done]
+    if not runs:  # every chosen pair was busy and nothing else has finished yet
+        return []
     write_results(out / "results.json", runs)
     write_report(out, runs, targets=s.targets, title=s.name, groups=dataset_groups(s.dataset))
     return runs
