@@ -355,3 +355,19 @@ def test_console_script_success_and_command_errors_keep_their_exit_codes(
     with pytest.raises(SystemExit) as info:
         main(["select", "--probs", str(tmp_path / "none.npy"), "-k", "2"])
     assert info.value.code == 2 and "not found" in capsys.readouterr().err
+
+
+def test_report_reads_the_newest_runs_not_a_stale_results_file(tmp_path: Path) -> None:
+    """Runs that finished after results.json was written (another machine's part of a
+    suite, a resumed run) are in the regenerated report."""
+    from labelwise.bench.suite import run_suite
+    from labelwise.loop import read_results, write_results
+
+    suite = Path(__file__).parents[1] / "benchmarks" / "suites" / "digits-smoke.toml"
+    runs = run_suite(suite, tmp_path, seeds=[0])
+    assert len(runs) == 2
+    write_results(tmp_path / "results.json", runs[:1])  # stale: only random
+    assert len(read_results(tmp_path / "results.json")) == 1
+    res = runner.invoke(app, ["report", str(tmp_path), "--targets", "0.5"], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    assert "| bald |" in (tmp_path / "report.md").read_text()

@@ -439,17 +439,36 @@ def _print_progress(suite: Any, out: Path) -> None:
 
 
 def _load_runs(folder: Path) -> list[Any]:
-    """The runs of a ``bench`` / ``simulate`` folder: ``results.json``, else ``runs/*.json``."""
-    from labelwise.loop import RunResult, read_results
-
-    if (folder / "results.json").exists():
-        return list(read_results(folder / "results.json"))
+    """The runs of a ``bench`` / ``simulate`` folder: the per-run checkpoints ``runs/*.json``
+    (always the newest state: runs finished or resumed after ``results.json`` was written
+    count too), else ``results.json``."""
     import json
 
+    from labelwise.loop import RunResult, read_results
+
     files = sorted((folder / "runs").glob("*.json"))
-    if not files:
-        raise _UsageError(f"{folder} has no results.json and no runs/*.json")
-    return [RunResult.from_dict(json.loads(f.read_text())) for f in files]
+    saved = (
+        list(read_results(folder / "results.json")) if (folder / "results.json").exists() else []
+    )
+    if not files and not saved:
+        raise _UsageError(f"{folder} has no runs/*.json and no results.json")
+    newest = {(r.strategy, r.seed): r for r in saved}
+    order = list(newest)  # results.json's order (the suite's) first, then any new pairs
+    for f in files:
+        r = RunResult.from_dict(json.loads(f.read_text()))
+        if (r.strategy, r.seed) not in newest:
+            order.append((r.strategy, r.seed))
+        newest[(r.strategy, r.seed)] = r
+    if not saved and (folder / "suite.toml").exists():  # a bench folder: the suite's order
+        from labelwise.bench.suite import load_suite
+
+        try:
+            names = list(load_suite(folder / "suite.toml").strategies)
+        except LabelwiseError:
+            names = []
+        rank = {n: i for i, n in enumerate(names)}
+        order.sort(key=lambda key: (rank.get(key[0], len(rank)), key[0], key[1]))
+    return [newest[key] for key in order]
 
 
 @app.command("compare-proxy")
