@@ -438,6 +438,23 @@ def _print_progress(suite: Any, out: Path) -> None:
     _out.print(f"{n_done} of {len(rows)} runs finished, {n_part} partial")
 
 
+def _finished_runs(folder: Path) -> list[Any]:
+    """The finished runs of ``folder``, saying on stderr which unfinished ones are left out
+    (a partial curve would enter AUBC and labels-to-target as if it were complete)."""
+    runs = _load_runs(folder)
+    unfinished = [r for r in runs if not r.finished]
+    if unfinished:
+        _err.print(
+            f"{folder}: skipping {len(unfinished)} unfinished run(s): "
+            + ", ".join(f"{r.strategy} seed {r.seed}" for r in unfinished),
+            soft_wrap=True,
+        )
+        runs = [r for r in runs if r.finished]
+        if not runs:
+            raise _UsageError(f"{folder} has no finished run yet")
+    return runs
+
+
 def _load_runs(folder: Path) -> list[Any]:
     """The runs of a ``bench`` / ``simulate`` folder: the per-run checkpoints ``runs/*.json``
     (always the newest state: runs finished or resumed after ``results.json`` was written
@@ -495,23 +512,34 @@ def compare_proxy_cmd(
 def report_cmd(
     out: Path = typer.Argument(..., help="A folder written by `labelwise bench` or `simulate`."),
     targets: str = typer.Option("0.8,0.9", "--targets", help="Accuracies for labels-to-target."),
+    compare: list[Path] = typer.Option(
+        [], "--compare",
+        help="Add the finished runs of another folder with the same protocol (e.g. the main "
+        "suite of a sibling suite), named strategy@FOLDER; repeatable.",
+    ),
+    compare_strategies: str = typer.Option(
+        "", "--compare-strategies",
+        help="Only these strategies of the --compare folders (comma-separated, e.g. random,bald).",
+    ),
 ) -> None:
     """Regenerate the Markdown report and plots from saved results."""
+    from labelwise.bench.combine import combine_runs
     from labelwise.bench.report import write_report
 
     try:
         target_list = [float(t) for t in targets.split(",") if t.strip()]
-        runs = _load_runs(out)
-        unfinished = [r for r in runs if not r.finished]
-        if unfinished:
-            # a partial curve would enter AUBC and labels-to-target as if it were complete
-            _err.print(
-                f"skipping {len(unfinished)} unfinished run(s): "
-                + ", ".join(f"{r.strategy} seed {r.seed}" for r in unfinished)
-            )
-            runs = [r for r in runs if r.finished]
-            if not runs:
-                raise _UsageError(f"{out} has no finished run yet")
+        runs = _finished_runs(out)
+        if compare_strategies and not compare:
+            raise _UsageError("--compare-strategies needs at least one --compare folder")
+        if compare:
+            labels = [folder.resolve().name for folder in compare]
+            if len(set(labels)) < len(labels) or out.resolve().name in labels:
+                raise _UsageError(
+                    f"--compare folders need distinct names (they label the runs), got {labels}"
+                )
+            wanted = [s.strip() for s in compare_strategies.split(",") if s.strip()] or None
+            others = {label: _finished_runs(folder) for label, folder in zip(labels, compare)}
+            runs = combine_runs(runs, others, strategies=wanted)
         from labelwise.bench.suite import dataset_groups
 
         groups = dataset_groups(runs[0].dataset) if runs else None

@@ -175,7 +175,8 @@ def plot_learning_curves(
         curves = np.stack([np.interp(grid, r.labels, r.accuracy) for r in rs])
         mean = curves.mean(axis=0)
         # the random baseline in black, so that every strategy is read against it
-        kw: dict[str, Any] = {"color": "black", "linewidth": 2.0} if name == "random" else {}
+        is_random = name == "random" or name.startswith("random@")
+        kw: dict[str, Any] = {"color": "black", "linewidth": 2.0} if is_random else {}
         (line,) = ax.plot(
             grid, mean, styles[(i // 10) % len(styles)], label=f"{name} (n={len(rs)})", **kw
         )
@@ -255,17 +256,21 @@ def write_report(
 
     Returns the Markdown text. Everything is regenerated from ``runs`` (and the dataset's
     near-duplicate ``groups``, if it has any), so ``labelwise report DIR`` can rebuild it
-    from the saved results.
+    from the saved results. The paired tests compare with ``random``, or, when the runs
+    have none, with the random runs of a compared folder (``random@label``, see
+    :func:`~labelwise.bench.combine.combine_runs`).
     """
     import json
     from pathlib import Path
 
+    from labelwise.bench.combine import paired_baseline
     from labelwise.bench.stats import paired_against, win_matrix
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summaries = summarize(runs, targets=targets, groups=groups)
-    paired = paired_against(runs)
+    baseline = paired_baseline([s.strategy for s in summaries])
+    paired = paired_against(runs, baseline) if baseline is not None else []
     names, W = win_matrix(runs)
     # The win matrix's paired t-tests need two seeds; with one, every entry would be 0.
     has_wins = max((s.n_seeds for s in summaries), default=0) >= 2
@@ -278,7 +283,7 @@ def write_report(
     lines = [f"# {title or 'labelwise results'}", "", summary_markdown(summaries)]
     if paired:
         lines += [
-            "## Paired comparison with random (AUBC, same seeds and initial sets)",
+            f"## Paired comparison with {baseline} (AUBC, same seeds and initial sets)",
             "",
             "| strategy | pairs | mean AUBC difference | p (paired t-test) |",
             "|---|---|---|---|",
