@@ -189,3 +189,42 @@ def test_loop_predictor_errors(digits) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(LabelwiseError, match="cannot record training predictions"):
         run_simulation(digits, "label-dispersion", 0,
                        SimulationConfig(**base, predictor="diverse-ensemble", ensemble_size=2))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("predictor", ["ensemble", "diverse-ensemble", "stochastic-ensemble"])
+def test_strategies_without_samples_train_only_the_evaluated_member(
+    digits, predictor: str, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    """random reads no samples: only member 0 (the evaluated model) is trained, and its
+    curve is exactly the one it has when all M members are trained beside it."""
+    import labelwise.models.implicit_ensembles as ie
+    from labelwise.strategies import get_strategy
+
+    random = get_strategy("random")
+    # the same selection as random, but declaring that it reads samples: all M are trained
+    random_reading_probs = Strategy("random-probs", "-", "-", frozenset({"probs"}),
+                                    random.select_fn)
+    cfg = SimulationConfig(
+        batch_size=5, budget=30, initial_size=20, model="mlp", mc_samples=2, pool_subset=100,
+        train=TrainConfig(epochs=4, lr=1e-2), predictor=predictor, ensemble_size=3,
+    )
+    calls: list[int] = []
+    real_train = ie.train_classifier
+
+    def counting_train(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(ie, "train_classifier", counting_train)
+    lean = run_simulation(digits, random, 0, cfg)
+    lean_calls = len(calls)
+    calls.clear()
+    full = run_simulation(digits, random_reading_probs, 0, cfg)
+    per_round = {"ensemble": 1, "diverse-ensemble": 2, "stochastic-ensemble": 1}[predictor]
+    rounds = len(lean.rounds)
+    # diverse: one warm-up + member 0's continuation, instead of the warm-up + 3 members
+    assert lean_calls == rounds * per_round
+    assert len(calls) == rounds * (per_round - 1 + 3)
+    assert lean.acquired() == full.acquired()
+    assert [r.test_accuracy for r in lean.rounds] == [r.test_accuracy for r in full.rounds]
+    assert [r.test_nll for r in lean.rounds] == [r.test_nll for r in full.rounds]

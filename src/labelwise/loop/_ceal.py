@@ -30,11 +30,13 @@ def ceal_round(
     rng: np.random.Generator,
     recorder: PredictionRecorder | None,
     new_member: Callable[[int], torch.nn.Module],
+    members_needed: bool = True,
 ) -> tuple[int, float | None, list[torch.nn.Module] | None]:
     """Pseudo-label the candidates ``model`` is confident about, continue training.
 
     Returns the number of pseudo-labels, their accuracy against the oracle (None if 0) and
-    the new members of an ensemble predictor (None otherwise or if untrained).
+    the new members of an ensemble predictor (None otherwise, if untrained or if not
+    ``members_needed``, see :func:`~labelwise.loop._predictors.train_round`).
     The pseudo-labels exist only in this function: the pool is never touched.
     """
     assert config.ceal_delta0 is not None
@@ -52,6 +54,6 @@ def ceal_round(
     y_aug = torch.as_tensor(np.concatenate([y[labeled], pseudo]))
     members = train_round(
         model, X_aug, y_aug, config, rng, [recorder] if recorder is not None else [],
-        predictor=config.predictor, new_member=new_member,
+        predictor=config.predictor, new_member=new_member, members_needed=members_needed,
     )
     return int(items.size), float((pseudo == y[items]).mean()), members

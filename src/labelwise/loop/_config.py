@@ -77,7 +77,9 @@ class SimulationConfig:
         trunk and M heads, ``[N, M, C]`` from one pass; ``"stochastic-ensemble"``: MC
         dropout with K = ``mc_samples`` passes inside each of the M members of
         ``"ensemble"``, ``[N, M * K, C]`` (the same masks for every candidate within
-        each member when the strategy has ``joint_samples``).
+        each member when the strategy has ``joint_samples``). A strategy that reads no
+        predictive samples (``random``, ``coreset``, ...) trains only member 0 of these
+        three, with the weights it would have beside the others.
     ensemble_size : int, default 5
         M, members of the ensemble predictors and heads of ``split-head-mlp`` models.
     ensemble_warmup_epochs : int or None, default None

@@ -41,12 +41,18 @@ def train_round(
     predictor: str,
     new_member: Callable[[int], torch.nn.Module],
     train: TrainConfig | None = None,
+    members_needed: bool = True,
 ) -> list[torch.nn.Module] | None:
     """Train the round's model as ``predictor`` asks; return the members of an ensemble
     predictor (member 0 / the last snapshot is ``model``), None for a single network.
 
     ``new_member(m)`` builds the freshly initialised member ``m >= 1`` of ``"ensemble"`` /
     ``"stochastic-ensemble"``; ``train`` overrides ``config.train`` (the proxy's epochs).
+    ``members_needed=False`` (the strategy reads no predictive samples, e.g. ``random``):
+    of the ``"ensemble"``, ``"stochastic-ensemble"`` and ``"diverse-ensemble"`` predictors
+    only member 0, the evaluated model, is trained, and None is returned. Its weights are
+    the same as beside the other members: every member's seed is drawn from ``rng`` in
+    member order, and member 0's training reads no other member.
     """
     tcfg = config.train if train is None else train
     if predictor in MEMBER_PREDICTORS and callbacks:
@@ -58,15 +64,18 @@ def train_round(
         return train_snapshot_ensemble(
             model, X, y, n_snapshots=config.mc_samples, config=tcfg, rng=rng
         )
+    size = config.ensemble_size if members_needed else 1
     if predictor in ("ensemble", "stochastic-ensemble"):
-        members = [model] + [new_member(m) for m in range(1, config.ensemble_size)]
-        return train_ensemble(members, X, y, config=tcfg, rng=rng)
+        members = [model] + [new_member(m) for m in range(1, size)]
+        trained = train_ensemble(members, X, y, config=tcfg, rng=rng)
+        return trained if members_needed else None
     if predictor == "diverse-ensemble":
         warmup = config.ensemble_warmup_epochs or max(1, tcfg.epochs // 5)
-        return train_diverse_ensemble(
-            model, X, y, n_members=config.ensemble_size, warmup_epochs=min(warmup, tcfg.epochs - 1),
+        trained = train_diverse_ensemble(
+            model, X, y, n_members=size, warmup_epochs=min(warmup, tcfg.epochs - 1),
             config=tcfg, rng=rng,
         )
+        return trained if members_needed else None
     train_classifier(model, X, y, config=tcfg, rng=rng, callbacks=callbacks)
     return None
 

@@ -339,6 +339,7 @@ def _train_target(
         seeded_rng(run.seed, TRAIN, rnd), target_cbs,
         predictor="auto" if run.use_proxy else config.predictor,
         new_member=run.member_builder(run.model_name, MODEL_INIT),
+        members_needed="probs" in run.strat.needs,
     )
     n_pseudo, pseudo_acc = 0, None
     if config.ceal_delta0 is not None and cand.size:
@@ -346,6 +347,7 @@ def _train_target(
             model, run.X, run.y, labeled, cand, config, rnd,
             seeded_rng(run.seed, TRAIN, rnd, CEAL), recorder,
             run.member_builder(run.model_name, MODEL_INIT),
+            members_needed="probs" in run.strat.needs,
         )
         members = ceal_members if ceal_members is not None else members
     return _Trained(members, time.perf_counter() - t0, n_pseudo, pseudo_acc)
@@ -402,7 +404,7 @@ def _train_proxy(
         seeded_rng(run.seed, TRAIN, rnd, PROXY),
         [recorder] if recorder is not None else [], predictor=run.config.predictor,
         new_member=run.member_builder(run.proxy_name, PROXY),
-        train=run.proxy_train,
+        train=run.proxy_train, members_needed="probs" in run.strat.needs,
     )
     return proxy, members
 
