@@ -161,3 +161,36 @@ def test_bbb_model_runs_in_simulate() -> None:
     for run in runs:
         assert [r.n_labeled for r in run.rounds] == [20, 25, 30]
         assert run.rounds[-1].test_accuracy > 0.1
+
+
+def test_bbb_network_adds_its_kl_over_the_training_items_to_the_loss() -> None:
+    """Blundell et al.'s minibatch free energy divided by the batch size: the mean CE plus
+    KL(q || p) / N_train, N_train counted after the validation split."""
+    from labelwise.models import TrainConfig, make_model, train_classifier
+
+    model = make_model("bbb-mlp", input_shape=(4,), n_classes=3, generator=gen(0), hidden=(5,))
+    layers = [m for m in model.modules() if isinstance(m, BayesLinear)]
+    ref = torch.zeros((), dtype=torch.float64)
+    for layer in layers:
+        mu = torch.cat([layer.weight_mu.flatten(), layer.bias_mu.flatten()]).double()
+        sigma = torch.nn.functional.softplus(
+            torch.cat([layer.weight_rho.flatten(), layer.bias_rho.flatten()])).double()
+        ref = ref + kl_divergence(Normal(mu, sigma), Normal(torch.zeros_like(mu), 1.0)).sum()
+    x = torch.zeros(2, 4)
+    logits = torch.zeros(2, 3)  # the KL term does not read the minibatch
+    extra = model.extra_loss(x, torch.zeros(2, dtype=torch.long), logits, n_train=40, epoch=0)
+    torch.testing.assert_close(extra.double(), ref / 40, rtol=1e-5, atol=1e-6)
+
+    seen: list[int] = []
+    real = model.extra_loss
+
+    def spy(*args, n_train, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(n_train)
+        return real(*args, n_train=n_train, **kwargs)
+
+    model.extra_loss = spy  # type: ignore[method-assign]
+    X = torch.randn(50, 4, generator=gen(1))
+    y = torch.randint(0, 3, (50,), generator=gen(2))
+    train_classifier(model, X, y, config=TrainConfig(epochs=1, batch_size=16, val_fraction=0.2),
+                     rng=0)
+    assert seen and set(seen) == {40}  # 50 items, 10 held out for validation

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -45,7 +47,7 @@ def test_ceal_pseudo_labels_never_reach_the_pool(digits, monkeypatch) -> None:  
             return super().label(indices, labels, *args, **kwargs)
 
     monkeypatch.setattr(run_mod, "Pool", SpyPool)
-    cfg = SimulationConfig(**FAST, ceal_delta0=2.0, ceal_decay=1.0)  # type: ignore[arg-type]
+    cfg = SimulationConfig(**FAST, ceal_delta0=2.0, ceal_decay=2.0)  # type: ignore[arg-type]
     run = run_simulation(digits, "entropy", 0, cfg)
     y = np.asarray(digits.y_train)
     # every label the pool received is an oracle label of the initial set or a selection
@@ -54,14 +56,83 @@ def test_ceal_pseudo_labels_never_reach_the_pool(digits, monkeypatch) -> None:  
     for ids, labels in written:
         assert labels == y[ids].tolist()
     assert [r.n_labeled for r in run.rounds] == [20, 25, 30]
-    # round 0 (delta 2.0 nats) pseudo-labels something; round 2 (delta 0) nothing
-    assert run.rounds[0].pseudo_labels > 0
-    assert 0.0 <= run.rounds[0].pseudo_label_accuracy <= 1.0
+    # round 0: no previous model; round 1: step 0 (delta 2.0 nats); round 2: delta 0
+    assert run.rounds[0].pseudo_labels == 0 and run.rounds[0].pseudo_label_accuracy is None
+    assert run.rounds[1].pseudo_labels > 0
+    assert 0.0 <= run.rounds[1].pseudo_label_accuracy <= 1.0
     assert run.rounds[2].pseudo_labels == 0 and run.rounds[2].pseudo_label_accuracy is None
-    # CEAL changes training, not the budget; off by default
+    # CEAL changes training, not the budget; off by default. Round 0 trains exactly as
+    # without CEAL (one training on the labels); round 1 trains on the pseudo-labels too.
     plain = run_simulation(digits, "entropy", 0, SimulationConfig(**FAST))  # type: ignore[arg-type]
     assert all(r.pseudo_labels == 0 for r in plain.rounds)
-    assert run.rounds[0].test_accuracy != plain.rounds[0].test_accuracy
+    assert run.rounds[0].test_accuracy == plain.rounds[0].test_accuracy
+    assert run.rounds[0].selected == plain.rounds[0].selected
+    assert run.rounds[1].test_accuracy != plain.rounds[1].test_accuracy
+
+
+def test_ceal_trains_once_per_round_on_the_previous_models_pseudo_labels(
+    digits, monkeypatch  # type: ignore[no-untyped-def]
+) -> None:
+    """Wang et al.'s iteration: the network that just selected pseudo-labels the confident
+    candidates, and the next round trains once on labels + pseudo-labels."""
+    from labelwise.loop import _ceal
+
+    trained_on: list[tuple[int, list[int]]] = []
+    real_train_round = run_mod.train_round
+
+    def spy_train_round(model, X, y, *args, **kwargs):  # type: ignore[no-untyped-def]
+        trained_on.append((len(X), y.tolist()))
+        return real_train_round(model, X, y, *args, **kwargs)
+
+    seen: list[tuple[Any, np.ndarray]] = []
+    real_pseudo = _ceal.ceal_pseudo_labels
+
+    def spy_pseudo(previous, X, y, cand, **kwargs):  # type: ignore[no-untyped-def]
+        out = real_pseudo(previous, X, y, cand, **kwargs)
+        seen.append((previous, out.items))
+        return out
+
+    monkeypatch.setattr(run_mod, "train_round", spy_train_round)
+    monkeypatch.setattr(run_mod, "ceal_pseudo_labels", spy_pseudo)
+    cfg = SimulationConfig(**FAST, ceal_delta0=2.0, ceal_decay=0.5)  # type: ignore[arg-type]
+    run = run_simulation(digits, "entropy", 0, cfg)
+    assert len(trained_on) == len(run.rounds)  # one training per round
+    assert seen[0][0] is None  # round 0: no previous model
+    for rnd, rec in enumerate(run.rounds):
+        n, _ = trained_on[rnd]
+        assert n == rec.n_labeled + rec.pseudo_labels
+        items = seen[rnd][1]
+        assert not set(items.tolist()) & set(run.initial + run.acquired()[: rec.n_labeled - 20])
+    # the pseudo-labels of round 1 are the predictions of round 0's trained model
+    assert seen[1][0] is not None and run.rounds[1].pseudo_labels > 0
+
+
+def test_ceal_resume_is_exact(digits, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    cfg = SimulationConfig(**{**FAST, "budget": 40}, ceal_delta0=2.0, ceal_decay=0.5)  # type: ignore[arg-type]
+    full = run_simulation(digits, "entropy", 0, cfg)
+    ckpt = tmp_path / "run.json"
+    run_simulation(digits, "entropy", 0, cfg, checkpoint=ckpt)
+    assert [p.name for p in tmp_path.glob("*.pt")] == [f"run.round{len(full.rounds) - 1}.pt"]
+
+    class _Stop(Exception):
+        pass
+
+    def stop_after_round_1(name, seed, rec, total):  # type: ignore[no-untyped-def]
+        if rec.round == 1:
+            raise _Stop
+
+    ckpt.unlink()
+    with pytest.raises(_Stop):
+        run_simulation(digits, "entropy", 0, cfg, checkpoint=ckpt, progress=stop_after_round_1)
+    assert (tmp_path / "run.round1.pt").exists()
+    assert len(json.loads(ckpt.read_text())["rounds"]) == 2
+    resumed = run_simulation(digits, "entropy", 0, cfg, checkpoint=ckpt)
+    assert resumed.acquired() == full.acquired()
+    assert [r.pseudo_labels for r in resumed.rounds] == [r.pseudo_labels for r in full.rounds]
+    np.testing.assert_allclose(resumed.accuracy, full.accuracy)
+    assert resumed.rounds[2].pseudo_labels > 0  # round 2 did use round 1's loaded model
 
 
 def test_ranking_loss_zero_when_ordered_beyond_margin() -> None:

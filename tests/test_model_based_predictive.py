@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 
 from labelwise.datasets import load_dataset
@@ -139,3 +140,79 @@ def test_stochastic_ensemble_is_consistent_within_members_for_joint_strategies()
         assert probs.shape == (40, 6, 10)
         spread = (probs - probs[:1]).abs().amax().item()
         assert (spread < 1e-5) if joint else (spread > 1e-4), spread
+
+
+def test_snapshot_is_one_run_lr_cosine_per_step_and_optimizer_state_kept(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Huang et al.: one training run whose learning rate follows the shifted cosine per
+    minibatch and restarts each cycle; the optimiser (its momentum) is never reset."""
+    import labelwise.models.snapshot as snap
+
+    made: list[torch.optim.Optimizer] = []
+    real_make = snap.make_optimizer
+
+    def spy_make(model, config):  # type: ignore[no-untyped-def]
+        opt = real_make(model, config)
+        made.append(opt)
+        lrs: list[float] = []
+        real_step = opt.step
+
+        def step(*a, **k):  # type: ignore[no-untyped-def]
+            lrs.append(opt.param_groups[0]["lr"])
+            return real_step(*a, **k)
+
+        opt.step = step  # type: ignore[method-assign]
+        opt.seen_lrs = lrs  # type: ignore[attr-defined]
+        return opt
+
+    monkeypatch.setattr(snap, "make_optimizer", spy_make)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 6)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    model = _mlp()
+    cfg = TrainConfig(epochs=6, batch_size=16, lr=0.01)  # 3 cycles x 2 epochs x 4 steps
+    train_snapshot_ensemble(model, X, y, n_snapshots=3, config=cfg, rng=0)
+    assert len(made) == 1
+    lrs = made[0].seen_lrs  # type: ignore[attr-defined]
+    expected = [cosine_cycle_lr(e + i / 4, lr_max=0.01, cycle_epochs=2)
+                for _ in range(3) for e in range(2) for i in range(4)]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-12)
+    assert lrs[0] == lrs[8] == lrs[16] == 0.01  # restarts
+    # Adam's step count runs through all 24 steps: its moments were carried, not reset
+    state = made[0].state[next(iter(model.parameters()))]
+    assert int(state["step"]) == 24
+
+
+def test_snapshot_needs_an_epoch_per_cycle() -> None:
+    X = np.zeros((8, 6), np.float32)
+    y = np.zeros(8, np.int64)
+    with pytest.raises(ValueError, match="n_snapshots=5 cycles need at least 5 epochs"):
+        train_snapshot_ensemble(_mlp(), X, y, n_snapshots=5, config=TrainConfig(epochs=4))
+    cfg = SimulationConfig(batch_size=5, budget=30, initial_size=20, model="mlp", mc_samples=8,
+                           train=TrainConfig(epochs=4), predictor="snapshot")
+    with pytest.raises(ValueError, match="predictor='snapshot' cuts train.epochs=4"):
+        simulate("digits-flat", "bald", seeds=[0], config=cfg)
+
+
+def test_train_classifier_continues_a_given_optimizer_and_checks_it() -> None:
+    from labelwise.models import make_optimizer, train_classifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(32, 6)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    cfg = TrainConfig(epochs=2, batch_size=16)
+    a, b = _mlp(), _mlp()
+    opt = make_optimizer(a, cfg)
+    train_classifier(a, X, y, config=cfg, rng=0, optimizer=opt)
+    train_classifier(a, X, y, config=cfg, rng=1, optimizer=opt)
+    # the same as one optimiser's 8 steps; differs from restarting Adam halfway
+    b_opt = make_optimizer(b, cfg)
+    train_classifier(b, X, y, config=cfg, rng=0, optimizer=b_opt)
+    train_classifier(b, X, y, config=cfg, rng=1)
+    assert int(opt.state[next(iter(a.parameters()))]["step"]) == 8
+    wa = torch.cat([p.detach().flatten() for p in a.parameters()])
+    wb = torch.cat([p.detach().flatten() for p in b.parameters()])
+    assert (wa - wb).abs().max() > 1e-6
+    with pytest.raises(ValueError, match="not the model's"):
+        train_classifier(_mlp(), X, y, config=cfg, optimizer=make_optimizer(_mlp(1), cfg))
+    with pytest.raises(TypeError, match="torch.optim.Optimizer"):
+        train_classifier(_mlp(), X, y, config=cfg, optimizer="adam")  # type: ignore[arg-type]

@@ -198,3 +198,28 @@ def test_compare_proxy_runs_pairs_by_strategy_and_seed() -> None:
         compare_proxy_runs(base, unfinished)
     with pytest.raises(LabelwiseError, match="twice"):
         compare_proxy_runs([base[0], base[0]], prox)
+
+
+def test_learning_loss_proxy_stops_its_module_gradient_at_60_percent_of_its_own_epochs(
+    digits, monkeypatch  # type: ignore[no-untyped-def]
+) -> None:
+    """An ll-* proxy trained for proxy_epochs must stop the loss module's gradient at 60% of
+    *those* epochs (Yoo & Kweon 2019), not of the target's."""
+    from labelwise.models import learning_loss_stop_epoch
+
+    built: list[tuple[str, int | None]] = []
+    real_make = run_mod.make_model
+
+    def spy_make(name, **kwargs):  # type: ignore[no-untyped-def]
+        built.append((name, kwargs.get("stop_grad_epoch")))
+        return real_make(name, **kwargs)
+
+    monkeypatch.setattr(run_mod, "make_model", spy_make)
+    cfg = SimulationConfig(**{**BASE, "model": "ll-mlp", "budget": 30,  # type: ignore[arg-type]
+                              "train": TrainConfig(epochs=30, lr=1e-2)},
+                           proxy_model="ll-mlp", proxy_epochs=5)
+    run_simulation(digits, "learning-loss", 0, cfg)
+    stops = {stop for _, stop in built}
+    # target models (30 epochs) and proxies (5 epochs) each get their own stop epoch
+    assert stops == {learning_loss_stop_epoch(30), learning_loss_stop_epoch(5)}
+    assert learning_loss_stop_epoch(5) < 5 < learning_loss_stop_epoch(30)

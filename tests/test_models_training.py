@@ -228,7 +228,7 @@ def test_init_parameters_covers_transposed_convs_and_refuses_unknown_layers() ->
     w = net[0].weight.detach()
     assert torch.isfinite(w).all() and float(w.abs().max()) <= 1.0
     fan_in = 2 * 3 * 3  # PyTorch's rule for transposed convs: weight.size(1) * kernel area
-    assert float(net[0].bias.abs().max()) <= 1 / fan_in**0.5
+    assert float(net[0].bias.detach().abs().max()) <= 1 / fan_in**0.5
     again = torch.nn.Sequential(torch.nn.ConvTranspose2d(4, 2, 3), torch.nn.Linear(3, 2))
     init_parameters(again, gen(0))
     assert torch.equal(again[0].weight, w)

@@ -30,7 +30,7 @@ _VIEW_SUFFIX = "-flat"
 
 
 def _base_dataset(name: str) -> str:
-    return name[: -len(_VIEW_SUFFIX)] if name.endswith(_VIEW_SUFFIX) else name
+    return name.removesuffix(_VIEW_SUFFIX)
 
 
 def _protocol(run: RunResult) -> dict[str, Any]:

@@ -1,59 +1,75 @@
-"""CEAL (Wang et al. 2017): pseudo-label confident candidates, train on them for one round."""
+"""CEAL (Wang et al. 2017): pseudo-labels for the candidates the current model is sure of.
+
+The paper's iteration: query labels for the most uncertain samples, pseudo-label the
+high-confidence samples D_H (entropy below delta) with the *current* network, fine-tune the
+network once on the labels plus D_H, lower delta. In the loop's rounds that is: the model of
+round t - 1 (the one that just selected) pseudo-labels round t's candidates, and round t
+trains once on its labels plus those pseudo-labels. Round 0 trains on the initial labels
+alone (the paper's initialisation). Pseudo-labels are chosen afresh every round, exist only
+for that round's training, and never reach the pool.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from labelwise.loop._config import SimulationConfig
-from labelwise.loop._predictors import train_round
-from labelwise.models import PredictionRecorder, predict_proba
+from labelwise.models import predict_proba
 
-__all__ = ["ceal_round", "ceal_threshold"]
+__all__ = ["PseudoLabels", "ceal_pseudo_labels", "ceal_threshold"]
 
 
 def ceal_threshold(delta0: float, decay: float, round_index: int) -> float:
-    """CEAL's entropy threshold ``delta_t = delta0 - decay * t`` of round ``t`` (nats)."""
+    """CEAL's entropy threshold ``delta0 - decay * i`` of pseudo-labelling step ``i`` (nats).
+
+    Step ``i`` = 0, 1, ... pseudo-labels the candidates of round ``i + 1``.
+    """
     return float(delta0) - float(decay) * int(round_index)
 
 
-def ceal_round(
-    model: torch.nn.Module,
+class PseudoLabels(NamedTuple):
+    """Items (whole-dataset indices), their predicted classes and, against the oracle,
+    the share that is right (None when there are none)."""
+
+    items: np.ndarray
+    labels: np.ndarray
+    accuracy: float | None
+
+    @classmethod
+    def none(cls) -> PseudoLabels:
+        return cls(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), None)
+
+
+def ceal_pseudo_labels(
+    previous_model: torch.nn.Module | None,
     X: torch.Tensor,
     y: np.ndarray,
-    labeled: np.ndarray,
     cand: np.ndarray,
-    config: SimulationConfig,
+    *,
+    delta0: float,
+    decay: float,
     rnd: int,
-    rng: np.random.Generator,
-    recorder: PredictionRecorder | None,
-    new_member: Callable[[int], torch.nn.Module],
-    members_needed: bool = True,
-) -> tuple[int, float | None, list[torch.nn.Module] | None]:
-    """Pseudo-label the candidates ``model`` is confident about, continue training.
+    device: str,
+) -> PseudoLabels:
+    """The pseudo-labels of round ``rnd``: every candidate in ``cand`` (unlabeled items)
+    whose predictive entropy under ``previous_model`` (the model of round ``rnd - 1``, in
+    eval mode) is below ``ceal_threshold(delta0, decay, rnd - 1)`` gets its predicted class.
 
-    Returns the number of pseudo-labels, their accuracy against the oracle (None if 0) and
-    the new members of an ensemble predictor (None otherwise, if untrained or if not
-    ``members_needed``, see :func:`~labelwise.loop._predictors.train_round`).
-    The pseudo-labels exist only in this function: the pool is never touched.
+    ``y`` is the oracle, read only to report the pseudo-labels' accuracy. None for round 0
+    (no previous model), a threshold <= 0 or no candidates: no pseudo-labels.
     """
-    assert config.ceal_delta0 is not None
-    delta = ceal_threshold(config.ceal_delta0, config.ceal_decay, rnd)
+    if previous_model is None or rnd < 1 or cand.size == 0:
+        return PseudoLabels.none()
+    delta = ceal_threshold(delta0, decay, rnd - 1)
     if delta <= 0:
-        return 0, None, None
-    p = predict_proba(model, X[cand], device=config.device).double()
+        return PseudoLabels.none()
+    p = predict_proba(previous_model, X[cand], device=device).double()
     ent = -(p * torch.log(p.clamp_min(1e-300))).sum(dim=1)
     confident = (ent < delta).numpy()
     if not confident.any():
-        return 0, None, None
+        return PseudoLabels.none()
     items = cand[confident]
     pseudo = p.argmax(dim=1).numpy()[confident]
-    X_aug = torch.cat([X[labeled], X[items]])
-    y_aug = torch.as_tensor(np.concatenate([y[labeled], pseudo]))
-    members = train_round(
-        model, X_aug, y_aug, config, rng, [recorder] if recorder is not None else [],
-        predictor=config.predictor, new_member=new_member, members_needed=members_needed,
-    )
-    return int(items.size), float((pseudo == y[items]).mean()), members
+    return PseudoLabels(items, pseudo, float((pseudo == y[items]).mean()))

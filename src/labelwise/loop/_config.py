@@ -93,12 +93,16 @@ class SimulationConfig:
         and evaluated. Rounds record the proxy's training seconds and test accuracy
         separately; :func:`compare_proxy` compares with the run without proxy.
     ceal_delta0, ceal_decay : float or None, float
-        CEAL (Wang et al. 2017), off when ``ceal_delta0`` is None. In round t, after the
-        model is trained on the labels, every candidate whose predictive entropy (nats) is
-        below ``delta_t = ceal_delta0 - ceal_decay * t`` gets its predicted class as a
-        pseudo-label, and training continues on labels plus pseudo-labels for that round
-        only. Pseudo-labels never enter the pool and cost no budget; the round record keeps
-        their count and accuracy.
+        CEAL (Wang et al. 2017), off when ``ceal_delta0`` is None. As in the paper's
+        iteration, the model that has just selected pseudo-labels the confident samples
+        and the network is trained once on labels plus pseudo-labels: in round t >= 1,
+        every candidate of the round whose predictive entropy (nats) under round t - 1's
+        model is below ``delta = ceal_delta0 - ceal_decay * (t - 1)`` gets that model's
+        predicted class, and round t's model trains on its labels plus these
+        pseudo-labels (round 0 trains on the initial labels alone). Pseudo-labels are
+        chosen afresh every round, never enter the pool and cost no budget; the round
+        record keeps their count and accuracy. The previous round's weights are saved
+        with the checkpoint, so that a resumed run continues exactly.
     """
 
     batch_size: int = 10
@@ -209,6 +213,12 @@ def _check_ensemble_proxy(cfg: SimulationConfig, data: Dataset) -> None:
         raise ValueError(
             f"ensemble_warmup_epochs must be None or an integer in [1, train.epochs - 1] = "
             f"[1, {cfg.train.epochs - 1}], got {w!r}"
+        )
+    if cfg.predictor == "snapshot" and cfg.train.epochs < cfg.mc_samples:
+        raise ValueError(
+            f"predictor='snapshot' cuts train.epochs={cfg.train.epochs} into mc_samples="
+            f"{cfg.mc_samples} cycles of at least one epoch; raise train.epochs or lower "
+            "mc_samples (the number of snapshots)"
         )
     if cfg.predictor == "diverse-ensemble" and cfg.train.epochs < 2:
         raise ValueError(

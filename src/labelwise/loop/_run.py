@@ -1,7 +1,7 @@
 """One simulated run, round by round, and :func:`simulate` over strategies and seeds.
 
-A round: train the target (and CEAL) -> evaluate it -> [train the proxy] -> predict what
-the strategy needs -> select -> reveal the oracle labels -> record -> checkpoint.
+A round: [CEAL pseudo-labels] -> train the target -> evaluate it -> [train the proxy] ->
+predict what the strategy needs -> select -> reveal the oracle labels -> record -> checkpoint.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 
 from labelwise.datasets import Dataset, load_dataset
 from labelwise.errors import BudgetError, LabelwiseError
-from labelwise.loop._ceal import ceal_round
+from labelwise.loop._ceal import PseudoLabels, ceal_pseudo_labels
 from labelwise.loop._config import (
     SimulationConfig,
     check_config,
@@ -38,7 +38,6 @@ from labelwise.loop._results import (
 )
 from labelwise.loop._seeding import (
     CANDIDATES,
-    CEAL,
     INIT_SET,
     MEMBER,
     MODEL_INIT,
@@ -139,23 +138,27 @@ class _Run:
             ),
         )
 
-    def build(self, name: str, *key: int) -> torch.nn.Module:
-        """A fresh model ``name``, initialised from ``(seed, *key)``."""
+    def build(self, name: str, *key: int, epochs: int | None = None) -> torch.nn.Module:
+        """A fresh model ``name``, initialised from ``(seed, *key)``, for a training of
+        ``epochs`` (None: ``config.train.epochs``; the proxy's are ``proxy_train.epochs``)."""
         kwargs: dict[str, Any] = {}
         if name.startswith("split-head"):
             kwargs["n_heads"] = self.config.ensemble_size
         if name.startswith("ll-"):
             # Yoo & Kweon 2019: the loss module stops shaping the backbone after 60% of
             # training (epoch 120 of 200).
-            kwargs["stop_grad_epoch"] = learning_loss_stop_epoch(self.config.train.epochs)
+            n_epochs = self.config.train.epochs if epochs is None else epochs
+            kwargs["stop_grad_epoch"] = learning_loss_stop_epoch(n_epochs)
         return make_model(
             name, input_shape=self.input_shape, n_classes=self.n_classes,
             generator=seeded_torch_generator(self.seed, *key), **kwargs,
         )
 
-    def member_builder(self, name: str, *key: int) -> Callable[[int], torch.nn.Module]:
+    def member_builder(
+        self, name: str, *key: int, epochs: int | None = None
+    ) -> Callable[[int], torch.nn.Module]:
         """``m -> build(name, *key, MEMBER, m)``: the members of an ensemble predictor."""
-        return lambda m: self.build(name, *key, MEMBER, m)
+        return lambda m: self.build(name, *key, MEMBER, m, epochs=epochs)
 
 
 @dataclass
@@ -216,17 +219,19 @@ def run_simulation(
     pool = _replay_pool(result, run)
     n_rounds_total = 1 + -(-(config.budget - config.initial_size) // config.batch_size)
 
-    model: torch.nn.Module | None = None
-    if config.warm_start and result.rounds and not result.finished and ckpt is not None:
-        model = run.build(run.model_name, MODEL_INIT)
-        model.load_state_dict(_load_round_weights(ckpt, len(result.rounds) - 1))
+    # Warm start continues the previous round's model; CEAL pseudo-labels with it. Either way
+    # its weights are saved every round, so that a resumed run continues exactly.
+    ceal = config.ceal_delta0 is not None
+    keeps_weights = config.warm_start or ceal
+    previous: torch.nn.Module | None = None
+    if keeps_weights and result.rounds and not result.finished and ckpt is not None:
+        previous = run.build(run.model_name, MODEL_INIT)
+        previous.load_state_dict(_load_round_weights(ckpt, len(result.rounds) - 1))
 
     while not result.finished:
         rnd = len(result.rounds)
         labeled = pool.labeled_indices()
         t0 = time.perf_counter()
-        if model is None or not config.warm_start:
-            model = run.build(run.model_name, MODEL_INIT)
         remaining = config.budget - pool.n_labeled
         # Candidates depend only on the pool and the seed: drawn before training so that
         # training can record predictions on them (label dispersion) and CEAL can use them.
@@ -238,7 +243,18 @@ def run_simulation(
         recorder = None
         if remaining > 0 and "training_predictions" in strat.needs:
             recorder = PredictionRecorder(run.X[cand], device=config.device)
-        trained = _train_target(run, model, rnd, labeled, cand, recorder, t0)
+        pseudo = PseudoLabels.none()
+        if ceal:
+            assert config.ceal_delta0 is not None
+            pseudo = ceal_pseudo_labels(
+                previous, run.X, run.y, cand, delta0=config.ceal_delta0,
+                decay=config.ceal_decay, rnd=rnd, device=config.device,
+            )
+        if previous is not None and config.warm_start:
+            model = previous
+        else:
+            model = run.build(run.model_name, MODEL_INIT)
+        trained = _train_target(run, model, rnd, labeled, pseudo, recorder, t0)
         acc, nll = evaluate(model, run.X_test, run.y_test, device=config.device)
         acquired = _Acquired()
         if remaining > 0:
@@ -250,30 +266,33 @@ def run_simulation(
         result.rounds.append(rec)
         result.finished = not rec.selected
         if ckpt is not None:
-            if config.warm_start:
+            if keeps_weights:
                 # The weights of round r go to their own file *before* the JSON that counts
                 # round r, and round r - 1's file goes only after it: a kill at any point
                 # leaves the weights of the JSON's last round on disk (exact resume).
                 atomic_torch_save(model.state_dict(), _weights_path(ckpt, rnd))
             atomic_write_json(ckpt, result.to_dict())
-            if config.warm_start and rnd > 0:
+            if keeps_weights and rnd > 0:
                 _weights_path(ckpt, rnd - 1).unlink(missing_ok=True)
+        previous = model
         if progress is not None:
             progress(strat.name, seed, rec, n_rounds_total)
     return result
 
 
 def _weights_path(ckpt: Path, rnd: int) -> Path:
-    """Where a warm-start run keeps the model weights after round ``rnd``."""
+    """Where a run that reuses its previous model (warm start, CEAL) keeps the weights after
+    round ``rnd`` until the next round is recorded."""
     return ckpt.with_name(f"{ckpt.stem}.round{rnd}.pt")
 
 
 def _load_round_weights(ckpt: Path, rnd: int) -> dict[str, Any]:
-    """The saved weights after round ``rnd`` of a warm-start run (for an exact resume)."""
+    """The saved weights after round ``rnd`` of a warm-start / CEAL run (exact resume)."""
     path = _weights_path(ckpt, rnd)
     if not path.exists():
         raise LabelwiseError(
-            f"warm-start checkpoint {ckpt} has {rnd + 1} rounds but no weights for round "
+            f"checkpoint {ckpt} (warm start / CEAL: the next round needs this round's "
+            f"model) has {rnd + 1} rounds but no weights for round "
             f"{rnd} ({path.name}); the run cannot resume exactly. Delete {ckpt.name} to "
             "restart it"
         )
@@ -322,11 +341,11 @@ def _train_target(
     model: torch.nn.Module,
     rnd: int,
     labeled: np.ndarray,
-    cand: np.ndarray,
+    pseudo: PseudoLabels,
     recorder: PredictionRecorder | None,
     t0: float,
 ) -> _Trained:
-    """Train the evaluated model on the labels (then CEAL's pseudo-labels, if on).
+    """Train the evaluated model once on the labels plus CEAL's ``pseudo``-labels (if any).
 
     Without a proxy it trains under ``config.predictor`` and records the training
     predictions; with a proxy it trains plainly (the proxy does both). ``seconds`` counts
@@ -334,23 +353,19 @@ def _train_target(
     """
     config = run.config
     target_cbs = [recorder] if recorder is not None and not run.use_proxy else []
+    X, y = run.X[labeled], run.y[labeled]
+    if pseudo.items.size:
+        X = torch.cat([X, run.X[pseudo.items]])
+        y = np.concatenate([y, pseudo.labels])
     members = train_round(
-        model, run.X[labeled], torch.as_tensor(run.y[labeled]), config,
+        model, X, torch.as_tensor(y), config,
         seeded_rng(run.seed, TRAIN, rnd), target_cbs,
         predictor="auto" if run.use_proxy else config.predictor,
         new_member=run.member_builder(run.model_name, MODEL_INIT),
         members_needed="probs" in run.strat.needs,
     )
-    n_pseudo, pseudo_acc = 0, None
-    if config.ceal_delta0 is not None and cand.size:
-        n_pseudo, pseudo_acc, ceal_members = ceal_round(
-            model, run.X, run.y, labeled, cand, config, rnd,
-            seeded_rng(run.seed, TRAIN, rnd, CEAL), recorder,
-            run.member_builder(run.model_name, MODEL_INIT),
-            members_needed="probs" in run.strat.needs,
-        )
-        members = ceal_members if ceal_members is not None else members
-    return _Trained(members, time.perf_counter() - t0, n_pseudo, pseudo_acc)
+    seconds = time.perf_counter() - t0
+    return _Trained(members, seconds, int(pseudo.items.size), pseudo.accuracy)
 
 
 def _acquire(
@@ -398,12 +413,12 @@ def _train_proxy(
     run: _Run, rnd: int, labeled: np.ndarray, recorder: PredictionRecorder | None
 ) -> tuple[torch.nn.Module, list[torch.nn.Module] | None]:
     """A fresh proxy trained on the labels under ``config.predictor``; (proxy, members)."""
-    proxy = run.build(run.proxy_name, PROXY)
+    proxy = run.build(run.proxy_name, PROXY, epochs=run.proxy_train.epochs)
     members = train_round(
         proxy, run.X[labeled], torch.as_tensor(run.y[labeled]), run.config,
         seeded_rng(run.seed, TRAIN, rnd, PROXY),
         [recorder] if recorder is not None else [], predictor=run.config.predictor,
-        new_member=run.member_builder(run.proxy_name, PROXY),
+        new_member=run.member_builder(run.proxy_name, PROXY, epochs=run.proxy_train.epochs),
         train=run.proxy_train, members_needed="probs" in run.strat.needs,
     )
     return proxy, members

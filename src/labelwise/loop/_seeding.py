@@ -33,7 +33,7 @@ TRAIN = 2  # shuffling / dropout during a round's training
 PREDICT = 3  # MC-dropout masks of the predictive samples
 CANDIDATES = 4  # the pool subset scored in a round
 SELECT = 5  # the strategy's own randomness
-CEAL = 6  # continued training on CEAL's pseudo-labels
+CEAL = 6  # retired (CEAL no longer trains twice a round); kept so that 6 is never reused
 PROXY = 7  # the proxy model: its initialisation and training
 MEMBER = 8  # one member of an ensemble predictor
 

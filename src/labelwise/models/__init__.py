@@ -6,7 +6,8 @@
 - :func:`ensemble_predict`: deep ensembles; :func:`committee_predict`: scikit-learn committees.
 - :func:`extract_embeddings` / :func:`predict_with_embeddings`: features for core-set / BADGE.
 - :class:`GalCNN`, :class:`MLP`, :func:`make_model`: small seeded reference networks.
-- :func:`train_classifier`, :class:`TrainConfig`, :func:`predict_proba`, :func:`evaluate`.
+- :func:`train_classifier`, :class:`TrainConfig`, :func:`make_optimizer`, :func:`predict_proba`,
+  :func:`evaluate`.
 - :func:`predictive_samples` (dispatch), :func:`consistent_mc_dropout_predict`.
 - Bayes by backprop: :class:`BayesLinear`, :class:`BayesConv2d`, :func:`bayes_predict`,
   :func:`weight_sampling` (Blundell et al. 2015).
@@ -62,6 +63,7 @@ from labelwise.models.training import (
     TrainResult,
     evaluate,
     predict_proba,
+    make_optimizer,
     train_classifier,
 )
 from labelwise.models.vaal import VAALConfig, VAALResult, gaussian_kl, train_vaal, vaal_scores
@@ -111,6 +113,7 @@ __all__ = [
     "seeded_dropout",
     "split_head_predict",
     "stochastic_ensemble_predict",
+    "make_optimizer",
     "train_classifier",
     "train_diverse_ensemble",
     "train_ensemble",

@@ -8,7 +8,10 @@ learning rate follows the shifted cosine (their eq. 2)
 
 falling from ``lr_max`` to ~0, so that the model settles into a local minimum; the weights at
 the end of each cycle are one member, and the restart to ``lr_max`` pushes the next cycle
-out towards another minimum. For active learning, Beluch et al. (2018) found snapshot
+out towards another minimum. As in the paper it is one training run: the learning rate is
+set per minibatch and one optimiser carries its state (momentum, Adam's moments) through
+every cycle; only the learning rate restarts. (The paper uses SGD with momentum and
+``lr_max`` 0.1-0.2; here the optimiser is ``TrainConfig.optimizer``, Adam by default.) For active learning, Beluch et al. (2018) found snapshot
 ensembles cheaper but weaker than full ensembles.
 
 Predictive samples of the members: :func:`~labelwise.models.ensemble_predict`.
@@ -25,7 +28,7 @@ import numpy as np
 from torch import nn
 
 from labelwise._validation import RNGLike, check_rng
-from labelwise.models.training import TrainConfig, train_classifier
+from labelwise.models.training import TrainConfig, make_optimizer, train_classifier
 
 __all__ = ["cosine_cycle_lr", "train_snapshot_ensemble"]
 
@@ -56,8 +59,9 @@ def train_snapshot_ensemble(
     n_snapshots : int
         M, the number of cycles and members.
     config : TrainConfig, optional
-        ``config.epochs`` is the total budget T, cut into M cycles of ``max(1, T // M)``
-        epochs each; ``config.lr`` is ``lr_max``. Early stopping is off (a validation set
+        ``config.epochs`` is the total budget T >= M, cut into M cycles of ``T // M``
+        epochs each (the ``T mod M`` epochs left over are not run); ``config.lr`` is
+        ``lr_max``. Early stopping is off (a validation set
         would cut cycles short); ``patience`` and ``val_fraction`` are ignored.
     rng : int, numpy Generator or None
         Seeds every cycle's shuffling and dropout.
@@ -66,6 +70,11 @@ def train_snapshot_ensemble(
     -------
     list of nn.Module, length M
         Deep copies of ``model`` at the end of cycles 1..M, in training order.
+
+    Raises
+    ------
+    ValueError
+        ``n_snapshots`` < 1, or more snapshots than epochs (a cycle needs >= 1 epoch).
     """
     if (
         isinstance(n_snapshots, bool)
@@ -77,7 +86,13 @@ def train_snapshot_ensemble(
     cfg = TrainConfig() if config is None else config
     if not isinstance(cfg, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(cfg).__name__}")
-    cycle = max(1, cfg.epochs // m)
+    if cfg.epochs < m:
+        raise ValueError(
+            f"n_snapshots={m} cycles need at least {m} epochs (one per cycle), but "
+            f"config.epochs={cfg.epochs}; raise the epochs or lower n_snapshots "
+            "(mc_samples in the loop)"
+        )
+    cycle = cfg.epochs // m
     cycle_cfg = TrainConfig(
         epochs=cycle, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
         optimizer=cfg.optimizer, momentum=cfg.momentum, patience=None, val_fraction=0.0,
@@ -85,11 +100,13 @@ def train_snapshot_ensemble(
     )
     gen = check_rng(rng)
     seeds = gen.integers(0, 2**63 - 1, size=m)
+    optimizer = make_optimizer(model, cycle_cfg)  # one run: its state spans the cycles
     members: list[nn.Module] = []
     for c in range(m):
         train_classifier(
             model, X, y, config=cycle_cfg, rng=np.random.default_rng(int(seeds[c])),
             lr_schedule=lambda t: cosine_cycle_lr(t, lr_max=cfg.lr, cycle_epochs=cycle),
+            optimizer=optimizer,
         )
         members.append(copy.deepcopy(model))
     return members

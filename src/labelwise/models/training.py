@@ -38,6 +38,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "evaluate",
+    "make_optimizer",
     "predict_proba",
     "train_classifier",
 ]
@@ -174,7 +175,10 @@ def _inputs(X: Any, name: str) -> torch.Tensor:
     return t
 
 
-def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """The optimiser ``train_classifier`` uses by default: ``config.optimizer`` ("adam",
+    "adamw" or "sgd") over ``model``'s trainable parameters, with ``config.lr``,
+    ``config.weight_decay`` (and ``config.momentum`` for SGD)."""
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("model has no trainable parameters")
@@ -216,6 +220,7 @@ def train_classifier(
     y_val: Any = None,
     callbacks: Sequence[Callback] = (),
     lr_schedule: LRSchedule | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
 ) -> TrainResult:
     """Train ``model`` (in place) with cross-entropy, seeded shuffling and seeded dropout.
 
@@ -241,6 +246,10 @@ def train_classifier(
         Learning rate set before every optimiser step, ``t = epoch + i / n_batches`` for
         batch ``i`` (e.g. the cyclic cosine schedule of snapshot ensembles). Default: the
         constant ``config.lr``.
+    optimizer : torch.optim.Optimizer, optional
+        Continue with this optimiser over ``model``'s parameters, keeping its state (Adam's
+        moments, SGD's momentum), e.g. across the cycles of a snapshot ensemble. Default: a
+        new one from ``config`` (``optimizer``, ``lr``, ``weight_decay``, ``momentum``).
 
     Returns
     -------
@@ -303,7 +312,19 @@ def train_classifier(
     g_shuffle = torch.Generator().manual_seed(int(seeds[1]))
     g_dropout = torch.Generator(device=dev).manual_seed(int(seeds[2]))
     dtype = model_dtype(model)
-    optimizer = _make_optimizer(model, config)
+    if optimizer is None:
+        optimizer = make_optimizer(model, config)
+    elif not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}"
+        )
+    else:
+        own = {id(p) for p in model.parameters()}
+        if any(id(p) not in own for group in optimizer.param_groups for p in group["params"]):
+            raise ValueError(
+                "optimizer holds parameters that are not the model's; build it over "
+                "model.parameters() (e.g. with labelwise.models.make_optimizer(model, config))"
+            )
     callbacks = list(callbacks)
     for cb in callbacks:
         if not callable(cb):
