@@ -62,8 +62,8 @@ from labelwise.models.training import (
     TrainConfig,
     TrainResult,
     evaluate,
-    predict_proba,
     make_optimizer,
+    predict_proba,
     train_classifier,
 )
 from labelwise.models.vaal import VAALConfig, VAALResult, gaussian_kl, train_vaal, vaal_scores
@@ -106,6 +106,7 @@ __all__ = [
     "learning_loss_stop_epoch",
     "loss_ranking_loss",
     "make_model",
+    "make_optimizer",
     "mc_dropout_predict",
     "predict_proba",
     "predict_with_embeddings",
@@ -113,7 +114,6 @@ __all__ = [
     "seeded_dropout",
     "split_head_predict",
     "stochastic_ensemble_predict",
-    "make_optimizer",
     "train_classifier",
     "train_diverse_ensemble",
     "train_ensemble",
