@@ -166,6 +166,11 @@ def test_compare_proxy_command(tmp_path: Path) -> None:
     prox = read_results(tmp_path / "prox" / "results.json")
     c0 = compare_proxy(base[0], prox[0])
     assert f"| {c0.final_accuracy:.4f} | {c0.proxy_final_accuracy:.4f} | {c0.accuracy_lost:+.4f} |" in md
+    # on a narrow terminal the printed table keeps one row per line (copyable Markdown)
+    res = runner.invoke(app, ["compare-proxy", str(tmp_path / "base"), str(tmp_path / "prox")],
+                        terminal_width=60)
+    printed = res.stdout.splitlines()
+    assert res.exit_code == 0 and all(line in printed for line in md.splitlines() if line)
     # swapped folders, or a folder without runs: one-line errors, exit 2
     res = runner.invoke(app, ["compare-proxy", str(tmp_path / "prox"), str(tmp_path / "base")])
     assert res.exit_code == 2 and "baseline used a proxy" in res.stderr

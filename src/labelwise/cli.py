@@ -505,7 +505,7 @@ def compare_proxy_cmd(
             out.write_text(md)
     except (LabelwiseError, ValueError, OSError, _UsageError) as exc:
         raise _fail(str(exc)) from None
-    _out.print(md)
+    _out.print(md, soft_wrap=True, markup=False, highlight=False)  # a table to copy
 
 
 @app.command("report")
