@@ -73,8 +73,11 @@ def test_combine_accepts_flat_view_and_unshared_seeds() -> None:
     sibling, _ = _sibling_and_main()
     flat = _run("random", 0, [0.5, 0.6], dataset="mnist-flat")
     new_seed = _run("random", 7, [0.5, 0.6], initial=list(range(500, 520)))
-    combined = combine_runs(sibling, {"main": [flat, new_seed]})
+    combined = combine_runs(sibling, {"main": [flat, new_seed]}, same_seeds=False)
     assert [r.strategy for r in combined[-2:]] == ["random@main"] * 2
+    # by default only the report's own seeds join, so every row averages the same seeds
+    combined = combine_runs(sibling, {"main": [flat, new_seed]})
+    assert [(r.strategy, r.seed) for r in combined[3:]] == [("random@main", 0)]
 
 
 def test_combine_bad_arguments() -> None:

@@ -515,7 +515,8 @@ def report_cmd(
     compare: list[Path] = typer.Option(
         [], "--compare",
         help="Add the finished runs of another folder with the same protocol (e.g. the main "
-        "suite of a sibling suite), named strategy@FOLDER; repeatable.",
+        "suite of a sibling suite), named strategy@FOLDER, for the seeds this folder has; "
+        "repeatable.",
     ),
     compare_strategies: str = typer.Option(
         "", "--compare-strategies",

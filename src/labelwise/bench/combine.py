@@ -42,6 +42,7 @@ def combine_runs(
     others: Mapping[str, Sequence[RunResult]],
     *,
     strategies: Sequence[str] | None = None,
+    same_seeds: bool = True,
 ) -> list[RunResult]:
     """``runs`` followed by the runs of other folders, renamed ``strategy@label``.
 
@@ -54,6 +55,9 @@ def combine_runs(
         appended to their strategy names (``random@mnist-dbal``).
     strategies : sequence of str, optional
         Keep only these strategies of the other folders (e.g. ``["random", "bald"]``).
+    same_seeds : bool, default True
+        Keep only the other folders' runs of seeds that ``runs`` has, so that every row of
+        the report averages over the same seeds (and initial sets). False keeps them all.
 
     Returns
     -------
@@ -84,6 +88,8 @@ def combine_runs(
             )
         for r in extra:
             if wanted is not None and r.strategy not in wanted:
+                continue
+            if same_seeds and r.seed not in initial_by_seed:
                 continue
             where = f"{r.strategy} seed {r.seed} of {label}"
             if _base_dataset(r.dataset) != _base_dataset(ref.dataset):
