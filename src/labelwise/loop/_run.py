@@ -274,7 +274,7 @@ def run_simulation(
             atomic_write_json(ckpt, result.to_dict())
             if keeps_weights and rnd > 0:
                 _weights_path(ckpt, rnd - 1).unlink(missing_ok=True)
-        previous = model
+        previous = model if keeps_weights else None  # only warm start / CEAL reuse it
         if progress is not None:
             progress(strat.name, seed, rec, n_rounds_total)
     return result
