@@ -23,7 +23,7 @@ from labelwise.models import (
 )
 from labelwise.scores import bald
 from labelwise.select import Selection, top_k
-from labelwise.strategies import Strategy
+from labelwise.strategies import Strategy, get_strategy
 
 
 def gen(s: int) -> torch.Generator:
@@ -216,3 +216,47 @@ def test_train_classifier_continues_a_given_optimizer_and_checks_it() -> None:
         train_classifier(_mlp(), X, y, config=cfg, optimizer=make_optimizer(_mlp(1), cfg))
     with pytest.raises(TypeError, match="torch.optim.Optimizer"):
         train_classifier(_mlp(), X, y, config=cfg, optimizer="adam")  # type: ignore[arg-type]
+
+
+def test_point_probs_strategies_get_the_network_p_of_the_same_pass_as_h() -> None:
+    """BADGE's gradient embedding uses the deterministic network's p = softmax(W h + b), with
+    h from the same forward pass. The loop must hand point_probs strategies K = 1 eval-mode
+    probabilities whose log-odds are exactly affine in the embeddings; MC-dropout means are
+    not (dropout sits between h and the last layer)."""
+    cfg = SimulationConfig(batch_size=5, budget=25, initial_size=20, model="mlp",
+                           mc_samples=6, train=TrainConfig(epochs=4))
+    for point in (True, False):
+        seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+        def fn(k: int, *, probs: Any, embeddings: Any, exclude: Any = None, rng: Any = None,
+               **_: Any) -> Selection:
+            seen.append((torch.as_tensor(probs).clone(), torch.as_tensor(embeddings).clone()))
+            return top_k(bald(probs), k, exclude=exclude, rng=rng)
+
+        strat = Strategy(f"record-point-{point}", "test", "test",
+                         frozenset({"probs", "embeddings"}), fn, point_probs=point)
+        simulate("digits-flat", strat, seeds=[0], config=cfg)
+        ((probs, h),) = seen
+        assert probs.shape[1] == (1 if point else 6)
+        assert h.shape == (probs.shape[0], 128) and probs.shape[0] > 1000
+        logp = probs.double().mean(1).log()
+        target = logp[:, 1:] - logp[:, :1]  # affine in h for the network's own p
+        design = torch.cat([h.double(), torch.ones(h.shape[0], 1, dtype=torch.float64)], 1)
+        coef = torch.linalg.lstsq(design, target, driver="gelsd").solution  # rank-safe
+        residual = (design @ coef - target).abs().max().item()
+        if point:
+            assert residual < 1e-3, residual
+        else:
+            assert residual > 1e-2, residual
+
+
+def test_point_probs_needs_probs_and_embeddings() -> None:
+    def fn(k: int, **_: Any) -> Selection:
+        raise AssertionError
+
+    with pytest.raises(ValueError, match="point_probs needs both"):
+        Strategy("x", "t", "t", frozenset({"probs"}), fn, point_probs=True)
+    with pytest.raises(ValueError, match="exclude each other"):
+        Strategy("x", "t", "t", frozenset({"probs", "embeddings"}), fn, point_probs=True,
+                 joint_samples=True)
+    assert get_strategy("badge").point_probs

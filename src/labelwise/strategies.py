@@ -63,6 +63,12 @@ class Strategy:
         consistent samples (the same K dropout masks for the whole pool) under
         ``predictor="auto"``; independent masks per item would make every item look
         independent of every other and hide redundancy.
+    point_probs : bool, default False
+        The selector reads ``probs`` as the network's own deterministic prediction (eval
+        mode, dropout off: ``probs=[N, 1, C]``) computed in the same forward pass as its
+        ``embeddings``, as BADGE's gradient embedding ``(p - onehot(argmax p)) x h`` is
+        defined. The loop then runs that one pass instead of K MC-dropout passes; an
+        ensemble's ``p`` is member 0's, the evaluated model's.
     """
 
     name: str
@@ -72,11 +78,20 @@ class Strategy:
     select_fn: SelectFn = field(repr=False)
     params: Mapping[str, Any] = field(default_factory=dict)
     joint_samples: bool = False
+    point_probs: bool = False
 
     def __post_init__(self) -> None:
         unknown = set(self.needs) - _NEEDS
         if unknown:
             raise ValueError(f"Strategy {self.name!r}: unknown needs {sorted(unknown)}")
+        if self.point_probs and not {"probs", "embeddings"} <= self.needs:
+            raise ValueError(
+                f"Strategy {self.name!r}: point_probs needs both 'probs' and 'embeddings'"
+            )
+        if self.point_probs and self.joint_samples:
+            raise ValueError(
+                f"Strategy {self.name!r}: point_probs and joint_samples exclude each other"
+            )
 
     def select(
         self,

@@ -55,6 +55,7 @@ from labelwise.models import (
     extract_embeddings,
     learning_loss_stop_epoch,
     make_model,
+    predict_with_embeddings,
 )
 from labelwise.pool import Pool
 from labelwise.strategies import Strategy, get_strategy
@@ -438,12 +439,18 @@ def _strategy_inputs(
     selecting ``model`` (and its ``members``) on the items at ``positions``."""
     config, needs, X = run.config, run.strat.needs, run.X
     inputs: dict[str, Any] = {"probs": None, "embeddings": None}
-    if "probs" in needs:
+    if run.strat.point_probs:
+        # One eval-mode pass: p and h of the same deterministic network (BADGE's definition).
+        inputs["probs"], inputs["embeddings"] = predict_with_embeddings(
+            model, X[positions], device=config.device,
+            layer=getattr(model, "embedding_layer", None),
+        )
+    if "probs" in needs and inputs["probs"] is None:
         inputs["probs"] = selection_probs(
             model, members, X[positions], config, seeded_torch_generator(run.seed, PREDICT, rnd),
             consistent=run.strat.joint_samples,
         )
-    if "embeddings" in needs:
+    if "embeddings" in needs and inputs["embeddings"] is None:
         inputs["embeddings"] = extract_embeddings(
             model, X[positions], device=config.device,
             layer=getattr(model, "embedding_layer", None),

@@ -100,6 +100,7 @@ STRATEGIES: list[Strategy] = [
         "Ash et al. 2020, Deep Batch AL by Diverse, Uncertain Gradient Lower Bounds (ICLR)",
         frozenset({"probs", "embeddings"}),
         _badge_fn,
+        point_probs=True,
     ),
     Strategy(
         "diverse-kmeans",

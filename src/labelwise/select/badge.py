@@ -101,7 +101,11 @@ def badge(
     Parameters
     ----------
     probs : array [N, K, C]
-        Predictive samples; the mean over K is the prediction ``p``.
+        The prediction ``p``; the mean over K is taken. The paper's ``p`` is the
+        deterministic network's softmax from the same forward pass as ``h``: pass
+        ``K = 1`` eval-mode probabilities (:func:`labelwise.models.predict_with_embeddings`
+        returns both), as the loop does (``Strategy.point_probs``). MC-dropout samples
+        (``K > 1``) give a different ``p`` from the one that produced ``h``.
     embeddings : array [N, D]
         Penultimate-layer features ``h`` (the input of the last linear layer).
     k : int
