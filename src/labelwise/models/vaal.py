@@ -402,15 +402,7 @@ def train_vaal(
         x = torch.cat([batch(Xl, bl), batch(Xu, bu)])
         loss_v = torch.zeros(())
         for _ in range(cfg.vae_steps):
-            rec, mu, logvar = vae(x, g)
-            per_item = _neg_elbo(rec, x, mu, logvar, cfg.beta)
-            loss_v = per_item[:bl].mean() + per_item[bl:].mean()
-            if cfg.adversary_weight > 0:
-                # The VAE wants every latent mean called "labeled" (target 1).
-                bce = F.binary_cross_entropy_with_logits(
-                    disc(mu), torch.ones_like(target_d), reduction="none"
-                )
-                loss_v = loss_v + cfg.adversary_weight * (bce[:bl].mean() + bce[bl:].mean())
+            loss_v = _vae_loss(vae, disc, x, bl, cfg, g)
             opt_v.zero_grad(set_to_none=True)
             loss_v.backward()
             opt_v.step()
@@ -428,6 +420,31 @@ def train_vaal(
     vae.eval()
     disc.eval()
     return VAALResult(vae, disc, vae_hist, disc_hist)
+
+
+def _vae_loss(
+    vae: VAE,
+    disc: VAALDiscriminator,
+    x: torch.Tensor,
+    n_labeled: int,
+    cfg: VAALConfig,
+    g: torch.Generator,
+) -> torch.Tensor:
+    """The VAE's objective on a minibatch ``x = [labeled (n_labeled); unlabeled]``.
+
+    Negative β-ELBO of both halves plus ``λ`` times the adversarial term of Sinha et al.
+    (2019), ``-E_l[log D(mu)] - E_u[log D(mu)]``: the VAE wants the discriminator to call
+    *every* latent mean "labeled" (target 1), unlabeled ones included, which pulls the
+    unlabeled latents towards the labeled ones.
+    """
+    rec, mu, logvar = vae(x, g)
+    per_item = _neg_elbo(rec, x, mu, logvar, cfg.beta)
+    loss = per_item[:n_labeled].mean() + per_item[n_labeled:].mean()
+    if cfg.adversary_weight > 0:
+        logits = disc(mu)
+        bce = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits), reduction="none")
+        loss = loss + cfg.adversary_weight * (bce[:n_labeled].mean() + bce[n_labeled:].mean())
+    return loss
 
 
 def _neg_elbo(
