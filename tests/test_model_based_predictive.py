@@ -229,7 +229,7 @@ def test_point_probs_strategies_get_the_network_p_of_the_same_pass_as_h() -> Non
         seen: list[tuple[torch.Tensor, torch.Tensor]] = []
 
         def fn(k: int, *, probs: Any, embeddings: Any, exclude: Any = None, rng: Any = None,
-               **_: Any) -> Selection:
+               seen: list[tuple[torch.Tensor, torch.Tensor]] = seen, **_: Any) -> Selection:
             seen.append((torch.as_tensor(probs).clone(), torch.as_tensor(embeddings).clone()))
             return top_k(bald(probs), k, exclude=exclude, rng=rng)
 
