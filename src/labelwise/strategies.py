@@ -69,6 +69,14 @@ class Strategy:
         ``embeddings``, as BADGE's gradient embedding ``(p - onehot(argmax p)) x h`` is
         defined. The loop then runs that one pass instead of K MC-dropout passes; an
         ensemble's ``p`` is member 0's, the evaluated model's.
+    pool_clustering : callable, optional
+        ``pool_clustering(embeddings [N_pool, D], k, *, rng, **params) -> labels [N_pool]``
+        for selectors that cluster the whole pool once per run (Cluster-Margin, Citovsky et
+        al. 2021). Under ``simulate`` the loop calls it once, at the first acquisition,
+        on the embeddings of every pool item under the model of that round, stores the
+        labels with the run (so that resuming reuses them) and passes the candidates'
+        labels as ``cluster_labels=[N]`` to every ``select``. Called directly (or from
+        ``labelwise select``), the selector clusters the embeddings it is given.
     """
 
     name: str
@@ -79,6 +87,7 @@ class Strategy:
     params: Mapping[str, Any] = field(default_factory=dict)
     joint_samples: bool = False
     point_probs: bool = False
+    pool_clustering: Callable[..., Any] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         unknown = set(self.needs) - _NEEDS
@@ -87,6 +96,11 @@ class Strategy:
         if self.point_probs and not {"probs", "embeddings"} <= self.needs:
             raise ValueError(
                 f"Strategy {self.name!r}: point_probs needs both 'probs' and 'embeddings'"
+            )
+        if self.pool_clustering is not None and "embeddings" not in self.needs:
+            raise ValueError(
+                f"Strategy {self.name!r}: pool_clustering clusters embeddings; add "
+                "'embeddings' to needs"
             )
         if self.point_probs and self.joint_samples:
             raise ValueError(

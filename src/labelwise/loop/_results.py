@@ -72,6 +72,10 @@ class RunResult:
     initial: list[int]
     rounds: list[RoundRecord] = field(default_factory=list)
     finished: bool = False
+    #: Cluster label of every pool item, for strategies that cluster the pool once per run
+    #: (:attr:`~labelwise.strategies.Strategy.pool_clustering`); None before the first
+    #: acquisition and for every other strategy.
+    pool_clusters: list[int] | None = None
 
     @property
     def labels(self) -> np.ndarray:
@@ -88,7 +92,7 @@ class RunResult:
         return [i for r in self.rounds for i in r.selected]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "schema_version": RESULTS_SCHEMA_VERSION,
             "strategy": self.strategy,
             "seed": self.seed,
@@ -98,6 +102,9 @@ class RunResult:
             "finished": self.finished,
             "rounds": [dataclasses.asdict(r) for r in self.rounds],
         }
+        if self.pool_clusters is not None:
+            d["pool_clusters"] = self.pool_clusters
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RunResult:
@@ -114,6 +121,9 @@ class RunResult:
             initial=[int(i) for i in d["initial"]],
             rounds=[RoundRecord(**r) for r in d["rounds"]],
             finished=bool(d["finished"]),
+            pool_clusters=(
+                None if d.get("pool_clusters") is None else [int(c) for c in d["pool_clusters"]]
+            ),
         )
 
 

@@ -38,6 +38,7 @@ from labelwise.loop._results import (
 )
 from labelwise.loop._seeding import (
     CANDIDATES,
+    CLUSTER,
     INIT_SET,
     MEMBER,
     MODEL_INIT,
@@ -260,7 +261,7 @@ def run_simulation(
         acquired = _Acquired()
         if remaining > 0:
             acquired = _acquire(
-                run, pool, model, trained.members, rnd, labeled, cand, recorder,
+                run, result, pool, model, trained.members, rnd, labeled, cand, recorder,
                 min(config.batch_size, remaining),
             )
         rec = _record(run, rnd, labeled, acc, nll, trained, acquired)
@@ -317,6 +318,16 @@ def _resume_or_start(ckpt: Path | None, run: _Run, dataset: str) -> RunResult:
                 f"checkpoint {ckpt} was written with another configuration; use a new --out "
                 "folder or the same settings to resume"
             )
+        acquired = any(rec.selected for rec in result.rounds)
+        if (
+            strat.pool_clustering is not None and result.pool_clusters is None
+            and acquired and not result.finished
+        ):
+            raise LabelwiseError(
+                f"checkpoint {ckpt} of {strat.name!r} has acquisitions but no stored pool "
+                "clusters (it predates clustering the pool once per run), so it cannot "
+                f"resume exactly; delete {ckpt.name} to restart the run"
+            )
         return result
     init = initial_indices(
         run.y, config.initial_size, balanced=config.initial == "balanced",
@@ -371,6 +382,7 @@ def _train_target(
 
 def _acquire(
     run: _Run,
+    result: RunResult,
     pool: Pool,
     model: torch.nn.Module,
     members: list[torch.nn.Module] | None,
@@ -380,7 +392,10 @@ def _acquire(
     recorder: PredictionRecorder | None,
     b: int,
 ) -> _Acquired:
-    """Select ``b`` candidates with the selecting model (the proxy, if any) and label them."""
+    """Select ``b`` candidates with the selecting model (the proxy, if any) and label them.
+
+    A strategy with ``pool_clustering`` gets the pool's clusters, made (and stored in
+    ``result``) at the first acquisition."""
     out = _Acquired()
     sel_model, sel_members = model, members
     if run.use_proxy:
@@ -399,6 +414,10 @@ def _acquire(
     inputs = _strategy_inputs(run, sel_model, sel_members, rnd, positions, cand, labeled, recorder)
     out.seconds_predict = time.perf_counter() - t1
     t2 = time.perf_counter()
+    if run.strat.pool_clustering is not None:
+        if result.pool_clusters is None:
+            result.pool_clusters = _cluster_pool(run, sel_model, b)
+        inputs["cluster_labels"] = np.asarray(result.pool_clusters, dtype=np.int64)[positions]
     sel = run.strat.select(
         b, n=positions.size, exclude=exclude, rng=seeded_rng(run.seed, SELECT, rnd), **inputs
     )
@@ -469,6 +488,19 @@ def _strategy_inputs(
         inputs["labeled_inputs"] = X[labeled]
         inputs["device"] = config.device
     return inputs
+
+
+def _cluster_pool(run: _Run, model: torch.nn.Module, k: int) -> list[int]:
+    """The strategy's once-per-run clustering of every pool item (``run.X``), on the
+    embeddings of the model that makes the first acquisition (Citovsky et al. 2021)."""
+    assert run.strat.pool_clustering is not None
+    emb = extract_embeddings(
+        model, run.X, device=run.config.device, layer=getattr(model, "embedding_layer", None)
+    )
+    labels = run.strat.pool_clustering(
+        emb, k, rng=seeded_rng(run.seed, CLUSTER), **run.strat.params
+    )
+    return [int(c) for c in np.asarray(labels)]
 
 
 def _model_scores(

@@ -15,6 +15,7 @@ import torch
 __all__ = [
     "CANDIDATES",
     "CEAL",
+    "CLUSTER",
     "INIT_SET",
     "MEMBER",
     "MODEL_INIT",
@@ -36,6 +37,7 @@ SELECT = 5  # the strategy's own randomness
 CEAL = 6  # retired (CEAL no longer trains twice a round); kept so that 6 is never reused
 PROXY = 7  # the proxy model: its initialisation and training
 MEMBER = 8  # one member of an ensemble predictor
+CLUSTER = 9  # the once-per-run clustering of the pool (cluster-margin)
 
 
 def seeded_rng(seed: int, *key: int) -> np.random.Generator:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+import numpy as np
 import torch
 
 from labelwise._validation import RNGLike, as_tensor
 from labelwise.select._geometry import margin_scores, mean_probs
 from labelwise.select._selection import Selection
 from labelwise.select.badge import badge
-from labelwise.select.cluster_margin import cluster_margin
+from labelwise.select.cluster_margin import cluster_margin, hac_cluster
 from labelwise.select.coreset import k_center_greedy
 from labelwise.select.density import density_weighted
 from labelwise.select.diverse import diverse_kmeans
@@ -72,10 +73,42 @@ def _suggestive_fn(
 
 
 def _cluster_margin_fn(
-    k: int, *, probs: Any, embeddings: Any, exclude: Any, rng: RNGLike, **params: Any
+    k: int,
+    *,
+    probs: Any,
+    embeddings: Any,
+    exclude: Any,
+    rng: RNGLike,
+    cluster_labels: Any = None,
+    **params: Any,
 ) -> Selection:
     params.pop("n", None)
-    return cluster_margin(probs, embeddings, k, exclude=exclude, rng=rng, **params)
+    return cluster_margin(
+        probs, embeddings, k, labels=cluster_labels, exclude=exclude, rng=rng, **params
+    )
+
+
+def _cluster_pool(
+    embeddings: Any,
+    k: int,
+    *,
+    rng: RNGLike,
+    distance_threshold: float | None = None,
+    n_clusters: int | None = None,
+    max_cluster_samples: int = 2000,
+    **_: Any,
+) -> np.ndarray:
+    """Cluster-Margin's once-per-run HAC of the whole pool (same cut as per call: epsilon if
+    given, else ``n_clusters``, else ``k`` clusters)."""
+    if distance_threshold is None and n_clusters is None:
+        n_clusters = min(k, int(embeddings.shape[0]))
+    return hac_cluster(
+        embeddings,
+        distance_threshold=distance_threshold,
+        n_clusters=None if distance_threshold is not None else n_clusters,
+        max_samples=max_cluster_samples,
+        rng=rng,
+    )
 
 
 def _density_fn(
@@ -119,11 +152,12 @@ STRATEGIES: list[Strategy] = [
     ),
     Strategy(
         "cluster-margin",
-        "10k lowest-margin items, round-robin over average-linkage HAC clusters.",
+        "10k lowest-margin items, round-robin over HAC clusters of the pool (made once).",
         "Citovsky et al. 2021, Batch Active Learning at Scale (NeurIPS)",
         frozenset({"probs", "embeddings"}),
         _cluster_margin_fn,
         {"margin_multiple": 10.0},
+        pool_clustering=_cluster_pool,
     ),
     Strategy(
         "density-weighted",

@@ -113,8 +113,11 @@ def cluster_margin(
        cut at ``distance_threshold`` (the paper's epsilon) or into ``n_clusters``
        clusters; when neither is given, ``n_clusters = k``. Pools larger than
        ``max_cluster_samples`` cluster a seeded subsample and assign the rest to the
-       nearest centroid. The paper clusters once per run; pass ``labels`` to reuse a
-       clustering (then no clustering is done here).
+       nearest centroid. The paper clusters the whole pool once per run; pass ``labels``
+       to reuse a clustering (then no clustering is done here). ``simulate`` does so:
+       the registered ``cluster-margin`` strategy clusters every pool item once, at the
+       first acquisition, and passes those labels every round
+       (``Strategy.pool_clustering``).
     2. Take the ``k_m = ceil(margin_multiple * k)`` items with the smallest margin (capped
        at the selectable items).
     3. Group them by cluster, sort the clusters by their number of candidates ascending
