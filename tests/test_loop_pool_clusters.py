@@ -83,17 +83,21 @@ class _Killed(Exception):
     pass
 
 
+def _die_after(round_: int) -> Any:
+    """A progress callback that kills the run once round ``round_`` is recorded."""
+
+    def progress(name: str, seed: int, rec: Any, total: int) -> None:
+        if rec.round == round_:
+            raise _Killed
+
+    return progress
+
+
 def test_resume_reuses_the_stored_clusters_exactly(digits, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     full = run_simulation(digits, "cluster-margin", 0, CFG)
     ckpt = tmp_path / "run.json"
-
-    def die_after_round_2(name: str, seed: int, rec: Any, total: int) -> None:
-        if rec.round == 2:
-            raise _Killed
-
     with pytest.raises(_Killed):
-        run_simulation(digits, "cluster-margin", 0, CFG, checkpoint=ckpt,
-                       progress=die_after_round_2)
+        run_simulation(digits, "cluster-margin", 0, CFG, checkpoint=ckpt, progress=_die_after(2))
     saved = json.loads(ckpt.read_text())
     assert len(saved["rounds"]) == 3 and saved["pool_clusters"] == full.pool_clusters
     calls: list[int] = []
@@ -109,14 +113,8 @@ def test_resume_reuses_the_stored_clusters_exactly(digits, tmp_path: Path) -> No
 
 def test_checkpoint_without_stored_clusters_is_a_clear_error(digits, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     ckpt = tmp_path / "run.json"
-
-    def die_after_round_1(name: str, seed: int, rec: Any, total: int) -> None:
-        if rec.round == 1:
-            raise _Killed
-
     with pytest.raises(_Killed):
-        run_simulation(digits, "cluster-margin", 0, CFG, checkpoint=ckpt,
-                       progress=die_after_round_1)
+        run_simulation(digits, "cluster-margin", 0, CFG, checkpoint=ckpt, progress=_die_after(1))
     d = json.loads(ckpt.read_text())
     del d["pool_clusters"]  # as written before the pool was clustered once per run
     ckpt.write_text(json.dumps(d))
