@@ -9,14 +9,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-import numpy as np
 import torch
 
 from labelwise._validation import RNGLike, as_tensor
 from labelwise.select._geometry import margin_scores, mean_probs
 from labelwise.select._selection import Selection
 from labelwise.select.badge import badge
-from labelwise.select.cluster_margin import cluster_margin, hac_cluster
+from labelwise.select.cluster_margin import batch_clusters, cluster_margin
 from labelwise.select.coreset import k_center_greedy
 from labelwise.select.density import density_weighted
 from labelwise.select.diverse import diverse_kmeans
@@ -88,27 +87,11 @@ def _cluster_margin_fn(
     )
 
 
-def _cluster_pool(
-    embeddings: Any,
-    k: int,
-    *,
-    rng: RNGLike,
-    distance_threshold: float | None = None,
-    n_clusters: int | None = None,
-    max_cluster_samples: int = 2000,
-    **_: Any,
-) -> np.ndarray:
-    """Cluster-Margin's once-per-run HAC of the whole pool (same cut as per call: epsilon if
-    given, else ``n_clusters``, else ``k`` clusters)."""
-    if distance_threshold is None and n_clusters is None:
-        n_clusters = min(k, int(embeddings.shape[0]))
-    return hac_cluster(
-        embeddings,
-        distance_threshold=distance_threshold,
-        n_clusters=None if distance_threshold is not None else n_clusters,
-        max_samples=max_cluster_samples,
-        rng=rng,
-    )
+def _pool_clusters(
+    embeddings: Any, k: int, *, rng: RNGLike, margin_multiple: float = 10.0, **params: Any
+) -> Any:
+    """The loop's once-per-run clustering: the strategy's params minus the selection-only one."""
+    return batch_clusters(embeddings, k, rng=rng, **params)
 
 
 def _density_fn(
@@ -157,7 +140,7 @@ STRATEGIES: list[Strategy] = [
         frozenset({"probs", "embeddings"}),
         _cluster_margin_fn,
         {"margin_multiple": 10.0},
-        pool_clustering=_cluster_pool,
+        pool_clustering=_pool_clusters,
     ),
     Strategy(
         "density-weighted",

@@ -25,7 +25,7 @@ from labelwise.select._geometry import margin_scores, mean_probs
 from labelwise.select._selection import Selection
 from labelwise.select._topk import top_k
 
-__all__ = ["cluster_margin", "hac_cluster"]
+__all__ = ["batch_clusters", "cluster_margin", "hac_cluster"]
 
 
 def hac_cluster(
@@ -92,6 +92,28 @@ def _nearest_centroid(x: torch.Tensor, cent: np.ndarray, chunk: int = 8192) -> n
         d = c_sq[None, :] - 2.0 * x[s : s + chunk] @ c.T
         out[s : s + chunk] = d.argmin(dim=1).cpu().numpy()
     return out
+
+
+def batch_clusters(
+    embeddings: Any,
+    k: int,
+    *,
+    distance_threshold: float | None = None,
+    n_clusters: int | None = None,
+    max_cluster_samples: int = 2000,
+    rng: RNGLike = None,
+) -> np.ndarray:
+    """Cluster-Margin's HAC cut for batches of ``k``: at ``distance_threshold`` (epsilon)
+    if given, else into ``n_clusters``, else into ``min(k, N)`` clusters; labels ``[N]``."""
+    if distance_threshold is None and n_clusters is None:
+        n_clusters = min(k, int(embeddings.shape[0]))
+    return hac_cluster(
+        embeddings,
+        distance_threshold=distance_threshold,
+        n_clusters=None if distance_threshold is not None else n_clusters,
+        max_samples=max_cluster_samples,
+        rng=rng,
+    )
 
 
 def cluster_margin(
@@ -179,15 +201,10 @@ def cluster_margin(
                 f"{lab_all.dtype} {lab_all.shape}"
             )
     else:
-        if distance_threshold is None and n_clusters is None:
-            n_clusters = min(k, n_sel)
         lab_all = np.full(n, -1, dtype=np.int64)
-        lab_all[pool] = hac_cluster(
-            x[torch.as_tensor(pool)],
-            distance_threshold=distance_threshold,
-            n_clusters=None if distance_threshold is not None else n_clusters,
-            max_samples=max_cluster_samples,
-            rng=gen,
+        lab_all[pool] = batch_clusters(
+            x[torch.as_tensor(pool)], k, distance_threshold=distance_threshold,
+            n_clusters=n_clusters, max_cluster_samples=max_cluster_samples, rng=gen,
         )
     k_m = min(int(np.ceil(margin_multiple * k)), n_sel)
     cand = np.array(top_k(s, k_m, exclude=np.flatnonzero(mask), rng=gen).indices)
