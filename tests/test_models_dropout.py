@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from labelwise.models import (
     MLP,
     GalCNN,
+    consistent_mc_dropout_predict,
     find_trunk_head,
     mc_dropout_predict,
     predict_proba,
@@ -256,8 +257,10 @@ def test_trunk_runs_once_per_batch():
     model = GalCNN(n_classes=3, image_size=8, generator=gen(0))
     trunk_rows, head_rows = _count_rows(model.trunk), _count_rows(model.head)
     mc_dropout_predict(model, x, k=5, rng=0, batch_size=10, reuse_trunk=True)
-    assert trunk_rows == [10, 10]  # once per batch
-    assert sum(head_rows) == 20 * 5
+    # the split is checked against forward on the first batch (dropout off), both ways:
+    # model(x) and head(trunk(x)); then the trunk runs once per batch
+    assert trunk_rows == [10, 10] + [10, 10]
+    assert head_rows[:2] == [10, 10] and sum(head_rows[2:]) == 20 * 5
     trunk_rows.clear(), head_rows.clear()
     mc_dropout_predict(model, x, k=5, rng=0, batch_size=10, reuse_trunk=False)
     assert sum(trunk_rows) == 20 * 5  # K full passes
@@ -265,7 +268,85 @@ def test_trunk_runs_once_per_batch():
     trunk_rows.clear(), head_rows.clear()
     loader = DataLoader(TensorDataset(x), batch_size=2)
     mc_dropout_predict(model, loader, k=5, rng=0, batch_size=10)
-    assert trunk_rows == [2] * 10 and head_rows == [10] * 10
+    assert trunk_rows == [2, 2] + [2] * 10 and head_rows == [2, 2] + [10] * 10
+
+
+class _TrunkHeadWithOuterDropout(nn.Module):
+    """trunk / head protocol broken: a dropout layer between the two, outside the head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trunk = nn.Linear(4, 6)
+        self.drop = nn.Dropout(0.5)
+        self.head = nn.Sequential(nn.ReLU(), nn.Linear(6, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.drop(self.trunk(x)))
+
+
+class _TrunkHeadScaled(nn.Module):
+    """trunk / head protocol broken: forward does more than head(trunk(x))."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trunk = nn.Linear(4, 6)
+        self.head = nn.Sequential(nn.Dropout(0.5), nn.Linear(6, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 2.0 * self.head(self.trunk(x))
+
+
+class _SequentialWithOwnForward(nn.Sequential):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return super().forward(x) * 2.0
+
+
+def test_dropout_outside_the_head_gets_full_passes():
+    """A dropout layer applied by forward between trunk and head must stay stochastic:
+    the split is refused, and the samples equal K full passes (they vary)."""
+    torch.manual_seed(0)
+    model = _TrunkHeadWithOuterDropout()
+    x = torch.rand(7, 4, generator=gen(2))
+    assert find_trunk_head(model) is None
+    auto = mc_dropout_predict(model, x, k=4, generator=gen(3))
+    full = mc_dropout_predict(model, x, k=4, generator=gen(3), reuse_trunk=False)
+    assert torch.equal(auto, full)
+    assert float(auto.std(dim=1).max()) > 0.05
+    with pytest.raises(ValueError, match="reuse_trunk=True"):
+        mc_dropout_predict(model, x, k=4, rng=0, reuse_trunk=True)
+
+
+def test_sequential_subclass_with_its_own_forward_gets_full_passes():
+    torch.manual_seed(0)
+    model = _SequentialWithOwnForward(nn.Linear(4, 6), nn.Dropout(0.3), nn.Linear(6, 3))
+    x = torch.rand(7, 4, generator=gen(2))
+    assert find_trunk_head(model) is None
+    auto = mc_dropout_predict(model, x, k=3, generator=gen(3))
+    full = mc_dropout_predict(model, x, k=3, generator=gen(3), reuse_trunk=False)
+    assert torch.equal(auto, full)
+    # a Sequential subclass that keeps Sequential's forward is still split
+    class Plain(nn.Sequential):
+        pass
+
+    assert find_trunk_head(Plain(nn.Linear(4, 6), nn.Dropout(0.3), nn.Linear(6, 3))) is not None
+
+
+def test_forward_that_is_not_head_of_trunk_is_caught_on_the_first_batch():
+    """The structural split looks fine, but forward scales the logits: the first-batch check
+    falls back to full passes with a warning (an error for reuse_trunk=True)."""
+    torch.manual_seed(0)
+    model = _TrunkHeadScaled()
+    x = torch.rand(9, 4, generator=gen(2))
+    assert find_trunk_head(model) is not None
+    with pytest.warns(UserWarning, match=r"differs from head\(trunk\(x\)\)"):
+        auto = mc_dropout_predict(model, x, k=3, generator=gen(3), batch_size=4)
+    full = mc_dropout_predict(model, x, k=3, generator=gen(3), batch_size=4, reuse_trunk=False)
+    assert torch.equal(auto, full)
+    with pytest.raises(ValueError, match=r"reuse_trunk=True but .*differs"):
+        mc_dropout_predict(model, x, k=3, rng=0, reuse_trunk=True)
+    with pytest.warns(UserWarning, match="full forward passes"):
+        auto_c = consistent_mc_dropout_predict(model, x, k=3, rng=5, batch_size=4)
+    assert auto_c.shape == (9, 3, 3)
 
 
 def test_errors():

@@ -9,12 +9,17 @@ with dropout only in the classifier head), the trunk's output is the same for al
 It is computed once per batch; the head alone runs on the trunk features repeated K times
 along the batch axis. The split is found automatically:
 
-(a) ``nn.Sequential``: trunk = the children before the first child containing a dropout
-    layer, head = the rest;
-(b) any module with attributes ``trunk`` and ``head`` (modules) whose trunk holds no
-    dropout layer. **Protocol**: ``model(x)`` must equal ``model.head(model.trunk(x))``;
+(a) ``nn.Sequential`` (or a subclass that keeps Sequential's ``forward``): trunk = the
+    children before the first child containing a dropout layer, head = the rest;
+(b) any module with attributes ``trunk`` and ``head`` (modules) whose dropout layers all
+    sit in ``head``. **Protocol**: ``model(x)`` must equal ``model.head(model.trunk(x))``;
     labelwise calls the two parts instead of ``forward``;
 (c) otherwise: full forward passes.
+
+Before a split is used, the first batch's first items (up to 32) are run both ways with
+dropout off: if ``model(x)`` and ``head(trunk(x))`` differ (a ``forward`` that does more
+than the protocol says), the samples come from full forward passes instead, with a warning
+(an error for ``reuse_trunk=True``).
 
 Both paths run the network on the same stacked rows (sample-major: row ``k * B + b`` is
 sample ``k`` of item ``b``) in the same chunks, so the dropout masks are drawn in the same
@@ -24,6 +29,9 @@ rounding of the trunk on a different batch size).
 
 from __future__ import annotations
 
+import itertools
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -36,6 +44,7 @@ from labelwise.models._common import (
     check_model_device,
     check_sample_count,
     concat_items,
+    eval_mode,
     iter_batches,
     logits_to_output,
     model_dtype,
@@ -44,6 +53,9 @@ from labelwise.models._common import (
 from labelwise.models.dropout import dropout_modules, has_dropout, seeded_dropout
 
 __all__ = ["find_trunk_head", "mc_dropout_predict"]
+
+#: Items of the first batch on which a trunk / head split is checked against ``forward``.
+_SPLIT_CHECK_ITEMS = 32
 
 
 def find_trunk_head(model: nn.Module) -> tuple[nn.Module, nn.Module] | None:
@@ -57,17 +69,21 @@ def find_trunk_head(model: nn.Module) -> tuple[nn.Module, nn.Module] | None:
     -------
     (trunk, head) or None
         Modules sharing ``model``'s parameters such that ``model(x) == head(trunk(x))`` and
-        the trunk holds no dropout layer; ``None`` when no such split is known (a
-        Sequential whose first child already holds dropout, or a model without the
-        ``trunk`` / ``head`` protocol).
+        every dropout layer of ``model`` is in the head; ``None`` when no such split is
+        known: a Sequential whose first child already holds dropout, a Sequential subclass
+        with its own ``forward``, a ``trunk`` / ``head`` model with a dropout layer outside
+        its head, or a model without the ``trunk`` / ``head`` protocol. The protocol's
+        ``forward`` is not inspected here; :func:`mc_dropout_predict` checks it on the
+        first batch.
     """
     trunk = getattr(model, "trunk", None)
     head = getattr(model, "head", None)
     if isinstance(trunk, nn.Module) and isinstance(head, nn.Module):
-        if has_dropout(trunk):
-            return None
+        in_head = {id(m) for _, m in dropout_modules(head)}
+        if any(id(m) not in in_head for _, m in dropout_modules(model)):
+            return None  # dropout in the trunk or applied by forward between the two
         return trunk, head
-    if isinstance(model, nn.Sequential):
+    if isinstance(model, nn.Sequential) and type(model).forward is nn.Sequential.forward:
         children = list(model.children())
         for i, child in enumerate(children):
             if has_dropout(child):
@@ -75,6 +91,59 @@ def find_trunk_head(model: nn.Module) -> tuple[nn.Module, nn.Module] | None:
                     return None
                 return nn.Sequential(*children[:i]), nn.Sequential(*children[i:])
     return None
+
+
+def split_matches_forward(
+    model: nn.Module, split: tuple[nn.Module, nn.Module], x: torch.Tensor
+) -> bool:
+    """Whether ``model(x)`` equals ``head(trunk(x))`` on the first items of ``x``, with every
+    module in eval mode (dropout off). Runs both on at most 32 items, without gradients."""
+    trunk, head = split
+    xs = x[:_SPLIT_CHECK_ITEMS]
+    with eval_mode(model), torch.no_grad():
+        full = model(xs)
+        parts = head(trunk(xs))
+    return (
+        isinstance(full, torch.Tensor)
+        and isinstance(parts, torch.Tensor)
+        and full.shape == parts.shape
+        and bool(torch.allclose(full, parts, rtol=1e-4, atol=1e-5))
+    )
+
+
+def checked_split(
+    model: nn.Module,
+    split: tuple[nn.Module, nn.Module] | None,
+    batches: Iterator[torch.Tensor],
+    *,
+    required: bool,
+) -> tuple[tuple[nn.Module, nn.Module] | None, Iterator[torch.Tensor]]:
+    """``split`` if it reproduces ``model``'s forward on the first batch, else None.
+
+    Returns the split (or None) and an iterator over all of ``batches`` (the first one put
+    back). A mismatch raises ``ValueError`` when ``required`` (``reuse_trunk=True``) and
+    warns otherwise. Call it outside any :func:`seeded_dropout` context: the check draws
+    no dropout masks.
+    """
+    if split is None:
+        return None, batches
+    first = next(batches, None)
+    if first is None:
+        return split, batches
+    rest = itertools.chain([first], batches)
+    if split_matches_forward(model, split, first):
+        return split, rest
+    msg = (
+        f"{type(model).__name__}(x) differs from head(trunk(x)) with dropout off, so its "
+        "trunk cannot be computed once for the K samples"
+    )
+    if required:
+        raise ValueError(
+            f"reuse_trunk=True but {msg}: make forward(x) return head(trunk(x)), or pass "
+            "reuse_trunk=None / False"
+        )
+    warnings.warn(f"{msg}; using K full forward passes", stacklevel=3)
+    return None, rest
 
 
 def _dropout_layers_for_samples(model: nn.Module, k: int) -> list[tuple[str, nn.Module]]:
@@ -140,8 +209,9 @@ def mc_dropout_predict(
     ------
     ValueError
         ``k`` < 1; the model has no dropout layer and ``k`` > 1 (the K samples would be
-        identical); ``reuse_trunk=True`` but no split is found; the model lives on another
-        device; both ``generator`` and ``rng`` given.
+        identical); ``reuse_trunk=True`` but no split is found, or the split's
+        ``head(trunk(x))`` differs from ``model(x)``; the model lives on another device; both
+        ``generator`` and ``rng`` given.
 
     Notes
     -----
@@ -160,14 +230,16 @@ def mc_dropout_predict(
         raise ValueError(
             f"reuse_trunk=True but no deterministic trunk was found in {type(model).__name__}: "
             "use an nn.Sequential whose first child has no dropout, or expose .trunk and .head "
-            "modules with forward(x) == head(trunk(x)) and no dropout in the trunk; or pass "
-            "reuse_trunk=None"
+            "modules with forward(x) == head(trunk(x)) and every dropout layer in the head; "
+            "or pass reuse_trunk=None"
         )
 
     dtype = model_dtype(model)
+    batches = iter_batches(data, batch_size, device=dev, dtype=dtype)
+    split, batches = checked_split(model, split, batches, required=reuse_trunk is True)
     pieces: list[torch.Tensor] = []
     with torch.no_grad(), seeded_dropout(model, g, train=False):
-        for x in iter_batches(data, batch_size, device=dev, dtype=dtype):
+        for x in batches:
             b = x.shape[0]
             if b == 0:
                 continue

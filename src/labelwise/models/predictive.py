@@ -39,6 +39,7 @@ from labelwise.models.bayes_by_backprop import bayes_predict, has_bayes_layers
 from labelwise.models.dropout import _ACTIVE, _kind, dropout_mask
 from labelwise.models.mc_dropout import (
     _dropout_layers_for_samples,
+    checked_split,
     find_trunk_head,
     mc_dropout_predict,
 )
@@ -131,8 +132,9 @@ def consistent_mc_dropout_predict(
 
         return hook
 
-    split = find_trunk_head(model)
     dtype = model_dtype(model)
+    batches = iter_batches(data, batch_size, device=dev, dtype=dtype)
+    split, batches = checked_split(model, find_trunk_head(model), batches, required=False)
     handles = []
     pieces: list[torch.Tensor] = []
     try:
@@ -142,7 +144,7 @@ def consistent_mc_dropout_predict(
                 assert kind is not None
                 handles.append(m.register_forward_hook(make_hook(i, kind)))
                 _ACTIVE.add(m)
-            for x in iter_batches(data, batch_size, device=dev, dtype=dtype):
+            for x in batches:
                 b = x.shape[0]
                 if b == 0:
                     continue
