@@ -33,3 +33,102 @@ def test_win_matrix_and_paired_test_known_answers() -> None:
     # AUBC over [20, 50]: extra area = trapezoids (0+0.05)/2*10 + 0.05*10 = 0.75 over 30
     assert abs(cmp.mean_difference - 0.75 / 30) < 1e-9
     assert cmp.p_value < 1e-6
+
+
+def _rounds_run(
+    strategy: str, seed: int, counts: list[list[int]], secs: list[tuple[float, float, float]]
+) -> RunResult:
+    """A run whose rounds acquired ``counts[i]`` (class histogram) and spent ``secs[i]``
+    (train, predict, select); the last round acquires nothing, as in ``simulate``."""
+    rounds = []
+    for i, (c, (tr, pr, se)) in enumerate(zip(counts, secs, strict=True)):
+        selected = list(range(sum(c)))
+        rounds.append(RoundRecord(i, 20 + 10 * i, 0.5, 0.0, selected, c, tr, pr, se))
+    return RunResult(strategy, seed, "toy", {}, [], rounds, True)
+
+
+def test_class_balance_is_per_run_then_averaged() -> None:
+    """Two seeds that each collapse onto two classes: the per-run entropies (0.234 each)
+    are what is reported, not the entropy of the pooled histogram (0.734)."""
+    from labelwise.bench.report import summarize
+
+    secs = [(1.0, 0.0, 0.0)] * 2
+    runs = [
+        _rounds_run("s", 0, [[90, 10, 0, 0], [0, 0, 0, 0]], secs),
+        _rounds_run("s", 1, [[0, 0, 90, 10], [0, 0, 0, 0]], secs),
+    ]
+    (summary,) = summarize(runs)
+    per_run = -(0.9 * np.log(0.9) + 0.1 * np.log(0.1)) / np.log(4)
+    assert abs(summary.acquired_balance - per_run) < 1e-9
+    assert abs(per_run - 0.2345) < 1e-3
+
+
+def test_seconds_per_round_leave_out_the_round_that_acquires_nothing() -> None:
+    """Every round trains; only the rounds that acquire predict and select (the last one
+    only trains and evaluates), so those means are over the acquiring rounds."""
+    from labelwise.bench.report import summarize
+
+    run = _rounds_run(
+        "s", 0, [[5, 5], [5, 5], [0, 0]], [(1.0, 4.0, 2.0), (3.0, 6.0, 4.0), (5.0, 0.0, 0.0)]
+    )
+    (summary,) = summarize([run])
+    sp = summary.seconds_per_round
+    assert sp["train"] == 3.0 and sp["predict"] == 5.0 and sp["select"] == 3.0
+    assert sp["proxy_train"] == 0.0
+
+
+def test_paired_p_of_differences_within_rounding_of_zero_is_a_tie() -> None:
+    """Differences of [1e-9, 0, 0] are no difference (p = 1, as the win matrix calls it a
+    tie), not a zero-variance 'significant' one (p = 0)."""
+    base = [0.5, 0.6, 0.7]
+    runs = []
+    for seed in range(3):
+        runs.append(_run("random", seed, base))
+        bump = 1e-9 if seed == 0 else 0.0
+        runs.append(_run("same", seed, [a + bump for a in base]))
+    (cmp,) = paired_against(runs)
+    assert cmp.p_value == 1.0
+    names, W = win_matrix(runs)
+    assert W[names.index("same"), names.index("random")] == 0.0
+
+
+def test_win_matrix_entries_without_two_shared_seeds_are_nan_and_shown_as_dashes(
+    tmp_path,
+) -> None:
+    from labelwise.bench.report import write_report
+
+    rng = np.random.default_rng(1)
+    runs = []
+    for seed in range(3):
+        noise = rng.normal(0, 0.002, size=4)
+        runs.append(_run("random", seed, list(np.add([0.5, 0.6, 0.7, 0.8], noise))))
+        runs.append(_run("good", seed, list(np.add([0.5, 0.7, 0.8, 0.9], noise))))
+    runs.append(_run("lonely", 0, [0.5, 0.9, 0.9, 0.9]))  # one seed only
+    names, W = win_matrix(runs)
+    i, j, k = names.index("good"), names.index("random"), names.index("lonely")
+    assert W[i, j] == 1.0 and W[j, i] == 0.0
+    assert np.isnan(W[k]).all() and np.isnan(W[:, k]).all() and np.isnan(np.diag(W)).all()
+    md = write_report(tmp_path, runs, targets=(0.8,))
+    lonely_row = next(line for line in md.splitlines() if line.startswith("| lonely | — |"))
+    assert lonely_row.count("—") == 3
+    assert (tmp_path / "win_matrix.png").exists()
+    import json
+
+    saved = json.loads((tmp_path / "summary.json").read_text())["win_matrix"]["W"]
+    assert saved[k] == [None, None, None]
+
+
+def test_shared_label_range_is_what_every_run_covers() -> None:
+    import pytest
+
+    from labelwise.bench.stats import shared_label_range
+
+    full = _run("a", 0, [0.5, 0.6, 0.7, 0.8])  # labels 20..50
+    short = _run("b", 0, [0.5, 0.6])  # labels 20..30 (an unfinished run)
+    assert shared_label_range([full]) == (20.0, 50.0)
+    assert shared_label_range([full, short]) == (20.0, 30.0)
+    late = RunResult("c", 0, "toy", {}, [], [
+        RoundRecord(0, 60, 0.5, 0.0, [], [0, 0], 0.0, 0.0, 0.0)
+    ], True)
+    with pytest.raises(ValueError, match="share no label range"):
+        shared_label_range([short, late])

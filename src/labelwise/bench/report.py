@@ -17,6 +17,7 @@ from labelwise.bench.metrics import (
     mean_and_ci,
     redundant_acquisitions,
 )
+from labelwise.bench.stats import shared_label_range
 
 if TYPE_CHECKING:
     from labelwise.loop import RunResult
@@ -37,8 +38,12 @@ class StrategySummary:
     """Across-seed summary of one strategy.
 
     ``labels_to`` maps each target accuracy to (median labels over the seeds that reached
-    it, number of seeds that reached it). ``redundant`` is the mean and interval over seeds
-    of :func:`~labelwise.bench.metrics.redundant_acquisitions` (None without groups).
+    it, number of seeds that reached it). ``acquired_balance`` is the mean over seeds of
+    each run's :func:`~labelwise.bench.metrics.class_balance_entropy` of its acquired
+    labels. ``seconds_per_round`` has the mean seconds of ``train`` over every round and of
+    ``predict``, ``select`` and ``proxy_train`` over the rounds that acquired a batch (the
+    last round only trains and evaluates). ``redundant`` is the mean and interval over
+    seeds of :func:`~labelwise.bench.metrics.redundant_acquisitions` (None without groups).
     """
 
     strategy: str
@@ -51,10 +56,19 @@ class StrategySummary:
     redundant: tuple[float, float] | None = None
 
 
-def _common_budget(runs: Sequence[RunResult]) -> tuple[float, float]:
-    lo = min(float(r.labels[0]) for r in runs)
-    hi = max(float(r.labels[-1]) for r in runs)
-    return lo, hi
+def _acquired_balance(run: RunResult) -> float:
+    """Normalised class entropy of the labels ``run`` acquired (NaN if it acquired none)."""
+    hist = np.sum([np.asarray(rec.batch_class_counts) for rec in run.rounds], axis=0)
+    return class_balance_entropy(hist) if hist.sum() else float("nan")
+
+
+def _seconds_per_round(runs: Sequence[RunResult]) -> dict[str, float]:
+    acquiring = [rec for r in runs for rec in r.rounds if len(rec.selected)]
+    secs = {"train": float(np.mean([rec.seconds_train for r in runs for rec in r.rounds]))}
+    for phase in ("predict", "select", "proxy_train"):
+        values = [getattr(rec, f"seconds_{phase}") for rec in acquiring]
+        secs[phase] = float(np.mean(values)) if values else 0.0
+    return secs
 
 
 def summarize(
@@ -71,7 +85,7 @@ def summarize(
     """
     if not runs:
         raise ValueError("no runs to summarise")
-    budget = _common_budget(runs)
+    budget = shared_label_range(runs)
     by: dict[str, list[RunResult]] = {}
     for r in runs:
         by.setdefault(r.strategy, []).append(r)
@@ -84,15 +98,7 @@ def summarize(
             hits = [labels_to_target(r.labels, r.accuracy, t) for r in rs]
             reached = [h for h in hits if h is not None]
             lt[float(t)] = (float(np.median(reached)) if reached else None, len(reached))
-        n_classes = len(rs[0].rounds[0].batch_class_counts)
-        hist = np.zeros(n_classes)
-        for r in rs:
-            for rec in r.rounds:
-                hist += np.asarray(rec.batch_class_counts)
-        secs = {
-            phase: float(np.mean([getattr(rec, f"seconds_{phase}") for r in rs for rec in r.rounds]))
-            for phase in ("train", "predict", "select")
-        }
+        balances = [b for b in map(_acquired_balance, rs) if not math.isnan(b)]
         redundant = None
         if groups is not None:
             redundant = mean_and_ci([
@@ -106,8 +112,8 @@ def summarize(
                 final_accuracy=mean_and_ci(finals),
                 aubc=mean_and_ci(areas),
                 labels_to=lt,
-                acquired_balance=class_balance_entropy(hist) if hist.sum() else float("nan"),
-                seconds_per_round=secs,
+                acquired_balance=float(np.mean(balances)) if balances else float("nan"),
+                seconds_per_round=_seconds_per_round(rs),
                 redundant=redundant,
             )
         )
@@ -125,6 +131,10 @@ def _p_text(p: float) -> str:
     return "—" if math.isnan(p) else f"{p:.3g}"
 
 
+def _win_text(w: float) -> str:
+    return "—" if math.isnan(w) else f"{w:.2f}"
+
+
 def summary_markdown(summaries: Sequence[StrategySummary]) -> str:
     """A Markdown table of :func:`summarize` output."""
     targets = list(summaries[0].labels_to) if summaries else []
@@ -133,6 +143,8 @@ def summary_markdown(summaries: Sequence[StrategySummary]) -> str:
     head += ["acquired class balance"]
     head += ["acquired copies of labeled items"] if with_groups else []
     head += ["s/round (train/predict/select)"]
+    with_proxy = any(s.seconds_per_round.get("proxy_train", 0.0) > 0 for s in summaries)
+    head += ["s/round proxy training"] if with_proxy else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in summaries:
         row = [
@@ -149,6 +161,8 @@ def summary_markdown(summaries: Sequence[StrategySummary]) -> str:
             row.append("—" if s.redundant is None else _mean_ci(s.redundant, s.n_seeds, 1))
         sp = s.seconds_per_round
         row.append(f"{sp['train']:.2f}/{sp['predict']:.2f}/{sp['select']:.3f}")
+        if with_proxy:
+            row.append(f"{sp.get('proxy_train', 0.0):.2f}")
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
@@ -231,13 +245,16 @@ def plot_win_matrix(names: Sequence[str], W: np.ndarray, path: str | os.PathLike
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(1.0 + 0.7 * len(names), 0.8 + 0.6 * len(names)), dpi=120)
-    im = ax.imshow(W, cmap="viridis", vmin=0, vmax=max(1e-9, float(W.max())))
+    vmax = float(np.nanmax(W)) if np.isfinite(W).any() else 0.0
+    im = ax.imshow(np.ma.masked_invalid(W), cmap="viridis", vmin=0, vmax=max(1e-9, vmax))
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set_yticks(range(len(names)), names)
     for i in range(len(names)):
         for j in range(len(names)):
-            ax.text(j, i, f"{W[i, j]:.2f}", ha="center", va="center", color="w", fontsize=8)
-    ax.set_title("row beats column (share of checkpoints, p < 0.05)")
+            text = "—" if math.isnan(W[i, j]) else f"{W[i, j]:.2f}"
+            color = "k" if math.isnan(W[i, j]) else "w"
+            ax.text(j, i, text, ha="center", va="center", color=color, fontsize=8)
+    ax.set_title("row beats column (share of checkpoints, p < 0.05; — not computed)")
     fig.colorbar(im, ax=ax)
     fig.tight_layout()
     fig.savefig(os.fspath(path))
@@ -272,8 +289,8 @@ def write_report(
     baseline = paired_baseline([s.strategy for s in summaries])
     paired = paired_against(runs, baseline) if baseline is not None else []
     names, W = win_matrix(runs)
-    # The win matrix's paired t-tests need two seeds; with one, every entry would be 0.
-    has_wins = max((s.n_seeds for s in summaries), default=0) >= 2
+    # Its paired t-tests need two shared seeds; entries without them are NaN ("—").
+    has_wins = bool(np.isfinite(W).any())
     plot_learning_curves(runs, out / "learning_curve.png", title=title)
     plot_class_histograms(runs, out / "class_histograms.png")
     if has_wins:
@@ -297,9 +314,10 @@ def write_report(
     if has_wins:
         lines += ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
         lines += [
-            f"| {a} | " + " | ".join(f"{W[i, j]:.2f}" for j in range(len(names))) + " |"
+            f"| {a} | " + " | ".join(_win_text(W[i, j]) for j in range(len(names))) + " |"
             for i, a in enumerate(names)
         ]
+        lines += ["", "— : not computed (fewer than two shared seeds, or the diagonal)."]
     else:
         lines += ["Not computed: its paired t-tests need at least two seeds per strategy."]
     lines += ["", "![learning curves](learning_curve.png)",
@@ -326,7 +344,10 @@ def write_report(
                     for s in summaries
                 ],
                 "paired_vs_random": [p.__dict__ for p in paired],
-                "win_matrix": {"names": names, "W": W.tolist()},
+                "win_matrix": {
+                    "names": names,
+                    "W": [[None if math.isnan(w) else w for w in row] for row in W.tolist()],
+                },
             },
             indent=2,
         )

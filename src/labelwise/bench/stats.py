@@ -21,7 +21,30 @@ from labelwise.bench.metrics import aubc
 if TYPE_CHECKING:
     from labelwise.loop import RunResult
 
-__all__ = ["PairedComparison", "by_strategy_and_seed", "paired_against", "win_matrix"]
+__all__ = [
+    "PairedComparison",
+    "by_strategy_and_seed",
+    "paired_against",
+    "shared_label_range",
+    "win_matrix",
+]
+
+
+def shared_label_range(runs: Sequence[RunResult]) -> tuple[float, float]:
+    """``(start, end)`` of the label axis that every run covers: the latest first point and
+    the earliest last point. Runs of one protocol all span the same range; a shorter run
+    (e.g. an unfinished one passed through the API) shrinks it, so that no curve is
+    extrapolated."""
+    if not runs:
+        raise ValueError("no runs")
+    lo = max(float(r.labels[0]) for r in runs)
+    hi = min(float(r.labels[-1]) for r in runs)
+    if hi < lo:
+        raise ValueError(
+            f"the runs share no label range (latest start {lo:g}, earliest end {hi:g}); "
+            "compare runs of the same protocol"
+        )
+    return lo, hi
 
 
 @dataclass(frozen=True)
@@ -48,8 +71,12 @@ def _paired_p(diff: np.ndarray) -> float:
 
     if diff.size < 2:
         return float("nan")
+    # Zero variance: no difference at all (as the win matrix counts a tie), or the same
+    # non-zero difference on every seed (the t statistic's limit, infinity).
+    if np.allclose(diff, 0.0):
+        return 1.0
     if np.allclose(diff, diff[0]):
-        return 0.0 if diff[0] != 0 else 1.0
+        return 0.0
     return float(stats.ttest_1samp(diff, 0.0).pvalue)
 
 
@@ -60,8 +87,7 @@ def paired_against(
     table = by_strategy_and_seed(runs)
     if baseline not in table:
         return []
-    lo = min(float(r.labels[0]) for r in runs)
-    hi = max(float(r.labels[-1]) for r in runs)
+    lo, hi = shared_label_range(runs)
     base = table[baseline]
     out = []
     for name, seeds in table.items():
@@ -91,13 +117,17 @@ def win_matrix(
 
     ``W[i, j]`` in [0, 1]: the share of budget checkpoints at which strategy i had a
     significantly higher test accuracy than j (paired t-test over shared seeds, p < alpha).
-    Checkpoints are the label counts every run of both strategies evaluated at.
+    Checkpoints are the label counts every run of both strategies evaluated at. A
+    difference that is the same non-zero value on every seed counts as significant (zero
+    variance: the t statistic's limit), no difference as a tie. ``W[i, j]`` is NaN when it
+    cannot be computed: fewer than two shared seeds or no common checkpoint (and on the
+    diagonal).
     """
     from scipy import stats
 
     table = by_strategy_and_seed(runs)
     names = list(table)
-    W = np.zeros((len(names), len(names)))
+    W = np.full((len(names), len(names)), np.nan)
     for i, a in enumerate(names):
         for j, b in enumerate(names):
             if i == j:
