@@ -81,9 +81,11 @@ def test_report_counts_copies_when_the_dataset_has_groups(tmp_path: Path) -> Non
     # one seed: means without an interval (none exists) and no p-value, not "± 0" / "nan"
     assert "±" not in one.split("## Win matrix")[0] and "nan" not in one
     assert "| bald | 1 |" in one and "| — |" in one
-    assert "need at least two seeds" in one and "win_matrix.png" not in one
+    assert "need at least 3 shared seeds" in one and "win_matrix.png" not in one
     assert not (tmp_path / "c" / "win_matrix.png").exists()
-    assert (tmp_path / "b" / "win_matrix.png").exists()  # two seeds: the matrix exists
+    # two seeds: a one-degree-of-freedom t-test, not computed either
+    assert not (tmp_path / "b" / "win_matrix.png").exists()
+    assert "need at least 3 shared seeds" in md
 
 
 SMOKE = Path(__file__).parents[1] / "benchmarks" / "suites" / "digits-smoke.toml"

@@ -101,7 +101,7 @@ def test_bench_suite_and_report(tmp_path: Path) -> None:
     suite = tmp_path / "smoke.toml"
     suite.write_text(
         'name = "smoke"\ndataset = "digits-flat"\nstrategies = ["random", "margin"]\n'
-        "seeds = 2\ntargets = [0.5]\n[simulation]\nbatch_size = 10\nbudget = 40\n"
+        "seeds = 3\ntargets = [0.5]\n[simulation]\nbatch_size = 10\nbudget = 40\n"
         'initial_size = 20\nmc_samples = 2\nmodel = "mlp"\n[train]\nepochs = 5\n'
     )
     out = tmp_path / "b"

@@ -132,3 +132,22 @@ def test_shared_label_range_is_what_every_run_covers() -> None:
     ], True)
     with pytest.raises(ValueError, match="share no label range"):
         shared_label_range([short, late])
+
+
+def test_win_matrix_needs_three_shared_seeds_by_default() -> None:
+    """Two seeds whose differences happen to be equal (0.01 on both) would be a
+    zero-variance 'significant' win at every checkpoint; by default such pairs are not
+    computed, and min_seeds=2 shows what the old rule counted."""
+    import pytest
+
+    runs = []
+    for seed in range(2):
+        runs.append(_run("random", seed, [0.5, 0.6, 0.7]))
+        runs.append(_run("lucky", seed, [0.5, 0.61, 0.71]))
+    names, W = win_matrix(runs)
+    assert np.isnan(W).all()
+    names, W2 = win_matrix(runs, min_seeds=2)
+    assert W2[names.index("lucky"), names.index("random")] == 1.0
+    for bad in (1, 2.5, True):
+        with pytest.raises(ValueError, match="min_seeds"):
+            win_matrix(runs, min_seeds=bad)  # type: ignore[arg-type]

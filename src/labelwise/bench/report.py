@@ -17,7 +17,7 @@ from labelwise.bench.metrics import (
     mean_and_ci,
     redundant_acquisitions,
 )
-from labelwise.bench.stats import shared_label_range
+from labelwise.bench.stats import WIN_MIN_SEEDS, shared_label_range
 
 if TYPE_CHECKING:
     from labelwise.loop import RunResult
@@ -289,7 +289,7 @@ def write_report(
     baseline = paired_baseline([s.strategy for s in summaries])
     paired = paired_against(runs, baseline) if baseline is not None else []
     names, W = win_matrix(runs)
-    # Its paired t-tests need two shared seeds; entries without them are NaN ("—").
+    # Entries of pairs with fewer than WIN_MIN_SEEDS shared seeds are NaN ("—").
     has_wins = bool(np.isfinite(W).any())
     plot_learning_curves(runs, out / "learning_curve.png", title=title)
     plot_class_histograms(runs, out / "class_histograms.png")
@@ -317,9 +317,13 @@ def write_report(
             f"| {a} | " + " | ".join(_win_text(W[i, j]) for j in range(len(names))) + " |"
             for i, a in enumerate(names)
         ]
-        lines += ["", "— : not computed (fewer than two shared seeds, or the diagonal)."]
+        lines += [
+            "",
+            f"— : not computed (fewer than {WIN_MIN_SEEDS} shared seeds, or the diagonal).",
+        ]
     else:
-        lines += ["Not computed: its paired t-tests need at least two seeds per strategy."]
+        need = f"at least {WIN_MIN_SEEDS} shared seeds per pair of strategies"
+        lines += [f"Not computed: its paired t-tests need {need}."]
     lines += ["", "![learning curves](learning_curve.png)",
               "![acquired classes](class_histograms.png)"]
     lines += ["![win matrix](win_matrix.png)", ""] if has_wins else [""]

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from labelwise.loop import RunResult
 
 __all__ = [
+    "WIN_MIN_SEEDS",
     "PairedComparison",
     "by_strategy_and_seed",
     "paired_against",
@@ -110,8 +111,15 @@ def paired_against(
     return out
 
 
+#: Fewest shared seeds for a win-matrix entry. With two, the paired t-test has one degree
+#: of freedom: p < 0.05 needs |t| > 12.7, so nearly every "win" would come from the same
+#: difference on both seeds, which accuracies on a finite test set (steps of 1 / n_test)
+#: produce by chance. Ash et al. 2020 used five.
+WIN_MIN_SEEDS = 3
+
+
 def win_matrix(
-    runs: Sequence[RunResult], alpha: float = 0.05
+    runs: Sequence[RunResult], alpha: float = 0.05, min_seeds: int = WIN_MIN_SEEDS
 ) -> tuple[list[str], np.ndarray]:
     """Pairwise win matrix (Ash et al. 2020). Returns (strategy names, W [S, S]).
 
@@ -120,9 +128,11 @@ def win_matrix(
     Checkpoints are the label counts every run of both strategies evaluated at. A
     difference that is the same non-zero value on every seed counts as significant (zero
     variance: the t statistic's limit), no difference as a tie. ``W[i, j]`` is NaN when it
-    cannot be computed: fewer than two shared seeds or no common checkpoint (and on the
-    diagonal).
+    is not computed: fewer than ``min_seeds`` shared seeds (:data:`WIN_MIN_SEEDS`, >= 2) or
+    no common checkpoint (and on the diagonal).
     """
+    if isinstance(min_seeds, bool) or not isinstance(min_seeds, int) or min_seeds < 2:
+        raise ValueError(f"min_seeds must be an int >= 2 (a paired t-test), got {min_seeds!r}")
     from scipy import stats
 
     table = by_strategy_and_seed(runs)
@@ -133,7 +143,7 @@ def win_matrix(
             if i == j:
                 continue
             shared = sorted(set(table[a]) & set(table[b]))
-            if len(shared) < 2:
+            if len(shared) < min_seeds:
                 continue
             common = set.intersection(
                 *[set(table[a][s].labels.tolist()) & set(table[b][s].labels.tolist()) for s in shared]
