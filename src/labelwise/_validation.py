@@ -288,18 +288,20 @@ def check_indices(
         if not allow_empty:
             raise IndexValidationError(f"{name} is empty")
         return np.zeros(0, dtype=np.int64)
-    if arr.dtype.kind not in "iu":
-        if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
-            arr = arr.astype(np.int64)
-        else:
-            raise IndexValidationError(f"{name} must be integers, got dtype {arr.dtype}")
-    arr = arr.astype(np.int64, copy=True)
+    if arr.dtype.kind not in "iu" and not (
+        arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))
+    ):
+        raise IndexValidationError(f"{name} must be integers, got dtype {arr.dtype}")
+    # Range check in the input's own dtype, before the int64 cast could wrap a huge uint64
+    # or float value into a misleading number.
     bad = (arr < 0) | (arr >= n)
     if bad.any():
+        first = arr[bad][0]
+        shown = f"{float(first):g}" if arr.dtype.kind == "f" else str(int(first))
         raise IndexValidationError(
-            f"{name} must lie in [0, {n}); got {int(arr[bad][0])} "
-            f"({int(bad.sum())} out of range)"
+            f"{name} must lie in [0, {n}); got {shown} ({int(bad.sum())} out of range)"
         )
+    arr = arr.astype(np.int64, copy=True)
     uniq, counts = np.unique(arr, return_counts=True)
     if (counts > 1).any():
         raise IndexValidationError(

@@ -12,6 +12,8 @@ __all__ = [
     "IndexValidationError",
     "LabelwiseError",
     "MissingExtraError",
+    "PoolBusyError",
+    "PoolConflictError",
     "PoolExhaustedError",
     "ProbabilityError",
     "SchemaVersionError",
@@ -62,6 +64,15 @@ class UnknownStrategyError(LabelwiseError, KeyError):
 
 class SchemaVersionError(LabelwiseError):
     """A saved file was written by an incompatible schema version."""
+
+
+class PoolConflictError(LabelwiseError, RuntimeError):
+    """Another process changed a pool file since this ``Pool`` last read it (the change
+    would overwrite or erase theirs); nothing was written. ``Pool.refresh()`` reloads."""
+
+
+class PoolBusyError(LabelwiseError, TimeoutError):
+    """Another process held a pool file's write lock for longer than the wait allowed."""
 
 
 class MissingExtraError(LabelwiseError, ImportError):

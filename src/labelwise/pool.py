@@ -21,6 +21,26 @@ labels; ``FULL`` adds one fsync per commit. Labels arrive at human speed (or in 
 batches in a simulation), so that fsync is cheap next to what it protects: a person's
 work. Simulations that label millions of items per second should use an in-memory pool.
 
+Several processes
+-----------------
+Any number of processes may open the same file. Every write is checked against what this
+``Pool`` last read: :meth:`Pool.label` only fills items that are still unlabeled in the
+file, :meth:`~Pool.relabel` and :meth:`~Pool.unlabel` only change a label that is still
+the one this process saw (same class, same timestamp), and :meth:`~Pool.next_round` only
+advances from the round this process saw. Otherwise nothing is written and
+:class:`~labelwise.errors.AlreadyLabeledError` (label) or
+:class:`~labelwise.errors.PoolConflictError` (the others) asks for :meth:`~Pool.refresh`.
+A writer waits up to :data:`LOCK_TIMEOUT` seconds for another's lock, then raises
+:class:`~labelwise.errors.PoolBusyError`. Two :meth:`Pool.create` calls on one path
+never both succeed (the second gets ``FileExistsError``).
+
+Copies and backups
+------------------
+While a pool is open, its latest commits may live in the ``-wal`` file beside it; copying
+the ``.sqlite`` file alone (``cp``) can miss them. :meth:`Pool.close` folds the log back
+into the file when no other process has it open; to copy an open pool use
+:meth:`Pool.save`.
+
 File layout (schema version 1)
 ------------------------------
 ``meta(key TEXT PRIMARY KEY, value TEXT)``
@@ -36,6 +56,7 @@ annotator TEXT, ts REAL)``
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import numbers
@@ -43,7 +64,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -56,6 +77,8 @@ from labelwise.errors import (
     AlreadyLabeledError,
     BudgetError,
     IndexValidationError,
+    PoolBusyError,
+    PoolConflictError,
     SchemaVersionError,
     UnknownClassError,
 )
@@ -74,6 +97,10 @@ PathLike = str | os.PathLike[str]
 
 _UNLABELED = -1
 _MAX_SHOWN_CLASSES = 20
+
+#: Seconds a write waits for another process's write lock before :class:`PoolBusyError`.
+#: One ``label`` call of 10^6 items holds the lock for ~10 s on a slow disk.
+LOCK_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -149,6 +176,14 @@ def _check_keys(keys: Any, n_items: int) -> tuple[str, ...] | None:
 def _check_annotator(annotator: Any) -> str | None:
     if annotator is not None and not isinstance(annotator, str):
         raise TypeError(f"annotator must be a string or None, got {annotator!r}")
+    if annotator is not None:
+        try:
+            annotator.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                f"annotator {annotator!r} is not valid Unicode text ({exc.reason} at "
+                f"position {exc.start}); pass a plain string"
+            ) from None
     return annotator
 
 
@@ -156,6 +191,22 @@ def _fmt_classes(classes: Sequence[ClassValue]) -> str:
     shown = list(classes[:_MAX_SHOWN_CLASSES])
     more = f" ... ({len(classes)} in all)" if len(classes) > _MAX_SHOWN_CLASSES else ""
     return f"{shown!r}{more}"
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """Exclusive ``flock`` on ``folder`` for the duration (a no-op without ``fcntl``)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(folder if str(folder) else ".", os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _remove_sidecars(path: Path) -> None:
@@ -294,17 +345,18 @@ class Pool:
             raise FileNotFoundError(
                 f"no pool file at {str(p)!r}; create one with Pool.create(path, n_items, classes)"
             )
-        conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(
+            p, isolation_level=None, check_same_thread=False, timeout=LOCK_TIMEOUT
+        )
         try:
             meta = cls._read_meta(conn, p)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             self = cls.__new__(cls)
-            n = _check_n_items(meta["n_items"])
             self._init_state(
-                n, _check_classes(meta["classes"]), None, current_round=int(meta["current_round"])
+                meta["n_items"], meta["classes"], None, current_round=meta["current_round"]
             )
-            self._has_keys = bool(meta["has_keys"])
+            self._has_keys = meta["has_keys"]
             self._created_at = str(meta.get("created_at", ""))
             self._conn = conn
             self._path = p
@@ -325,15 +377,23 @@ class Pool:
                 f"{str(path)!r} is not a labelwise pool file ({exc}); "
                 "create pools with Pool.create() or Pool.save()"
             ) from exc
-        meta = {k: json.loads(v) for k, v in rows}
+        damaged = f"{str(path)!r} is a damaged pool file"
+        try:
+            meta = {k: json.loads(v) for k, v in rows}
+        except (TypeError, ValueError) as exc:
+            raise SchemaVersionError(f"{damaged}: its meta table is not JSON ({exc})") from exc
         version = meta.get("schema_version")
         if version is None:
             raise SchemaVersionError(
                 f"{str(path)!r} has no schema_version in its meta table, so it is not a "
                 "labelwise pool file; create pools with Pool.create() or Pool.save()"
             )
+        if type(version) is not int:
+            raise SchemaVersionError(
+                f"{damaged}: its schema_version is {version!r}, not a version number"
+            )
         if version != SCHEMA_VERSION:
-            if isinstance(version, int) and version > SCHEMA_VERSION:
+            if version > SCHEMA_VERSION:
                 hint = (
                     f"it was written by a newer labelwise ({meta.get('created_by', '?')}); "
                     "upgrade labelwise (pip install -U labelwise) to open it"
@@ -353,19 +413,38 @@ class Pool:
                 f"{str(path)!r} claims schema version {SCHEMA_VERSION} but its meta table "
                 f"lacks {sorted(missing)}; the file is damaged"
             )
+        try:
+            meta["n_items"] = _check_n_items(meta["n_items"])
+            meta["classes"] = _check_classes(meta["classes"])
+        except (TypeError, ValueError) as exc:
+            raise SchemaVersionError(f"{damaged}: {exc}") from exc
+        rnd, has_keys = meta["current_round"], meta["has_keys"]
+        if type(rnd) is not int or rnd < 0 or type(has_keys) is not bool:
+            raise SchemaVersionError(
+                f"{damaged}: current_round {rnd!r} (expected an int >= 0) or has_keys "
+                f"{has_keys!r} (expected true / false)"
+            )
         return meta
 
     def _load_labels(self) -> None:
         assert self._conn is not None
-        last = self._conn.execute("SELECT max(idx) FROM items").fetchone()[0]
-        if last != self._n - 1:
+        where = f"{str(self._path)!r}"
+        try:
+            count, first, last = self._conn.execute(
+                "SELECT count(*), min(idx), max(idx) FROM items"
+            ).fetchone()
+            rows = self._conn.execute(
+                "SELECT idx, label, round, annotator, ts FROM items WHERE label != -1"
+            ).fetchall()
+        except sqlite3.DatabaseError as exc:
             raise SchemaVersionError(
-                f"{str(self._path)!r} declares {self._n} items but its items table ends at "
-                f"index {last}; the file is damaged"
+                f"{where} is a damaged pool file: its items table cannot be read ({exc})"
+            ) from exc
+        if (count, first, last) != (self._n, 0, self._n - 1):
+            raise SchemaVersionError(
+                f"{where} declares {self._n} items but its items table has {count} rows "
+                f"(indices {first}..{last}); the file is damaged"
             )
-        rows = self._conn.execute(
-            "SELECT idx, label, round, annotator, ts FROM items WHERE label >= 0"
-        ).fetchall()
         self._labels.fill(_UNLABELED)
         self._rounds.fill(_UNLABELED)
         self._annotators.fill(None)
@@ -373,14 +452,21 @@ class Pool:
         if rows:
             idx, lab, rnd, ann, ts = zip(*rows)
             ia = np.fromiter(idx, dtype=np.int64, count=len(rows))
-            la = np.fromiter(lab, dtype=np.int64, count=len(rows))
-            if int(la.max()) >= len(self._classes):
+            try:
+                la = np.fromiter(lab, dtype=np.int64, count=len(rows))
+                rounds = np.fromiter(rnd, dtype=np.int64, count=len(rows))
+            except (TypeError, ValueError) as exc:
                 raise SchemaVersionError(
-                    f"{str(self._path)!r} holds label position {int(la.max())} but only "
-                    f"{len(self._classes)} classes; the file is damaged"
+                    f"{where} is a damaged pool file: a label or round is not an integer"
+                ) from exc
+            if int(la.max()) >= len(self._classes) or int(la.min()) < 0:
+                bad = int(la.max()) if int(la.max()) >= len(self._classes) else int(la.min())
+                raise SchemaVersionError(
+                    f"{where} holds label position {bad} but has {len(self._classes)} "
+                    "classes (positions 0..C-1, -1 = unlabeled); the file is damaged"
                 )
             self._labels[ia] = la
-            self._rounds[ia] = np.fromiter(rnd, dtype=np.int64, count=len(rows))
+            self._rounds[ia] = rounds
             self._annotators[ia] = np.array(ann, dtype=object)
             self._timestamps[ia] = np.array(
                 [np.nan if t is None else t for t in ts], dtype=np.float64
@@ -394,11 +480,19 @@ class Pool:
             if self._conn is None:
                 return
             meta = self._read_meta(self._conn, self._path or Path("?"))
-            self._round = int(meta["current_round"])
+            self._round = meta["current_round"]
             self._load_labels()
 
     def _write_file(self, path: Path, *, overwrite: bool) -> None:
-        """Write the whole state to a new SQLite file at ``path`` (atomically)."""
+        """Write the whole state to a new SQLite file at ``path`` (atomically).
+
+        Holds an exclusive lock on ``path``'s folder (where the platform has ``flock``)
+        from the existence check to the rename, so that two creators of one path cannot
+        both succeed, and one never removes the other's ``-wal`` file."""
+        with _folder_lock(path.parent):
+            self._write_file_locked(path, overwrite=overwrite)
+
+    def _write_file_locked(self, path: Path, *, overwrite: bool) -> None:
         if path.exists() and not overwrite:
             raise FileExistsError(
                 f"{str(path)!r} already exists; pass overwrite=True to replace it, "
@@ -420,6 +514,21 @@ class Pool:
             "current_round": self._round,
         }
         keys = self.keys
+        try:
+            self._fill_new_file(tmp, meta, keys)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+        except BaseException:
+            with contextlib.suppress(OSError):
+                _remove_sidecars(tmp)
+                tmp.unlink(missing_ok=True)
+            raise
+        _remove_sidecars(path)  # a stale WAL must never be replayed onto the new file
+        os.replace(tmp, path)
+
+    def _fill_new_file(
+        self, tmp: Path, meta: dict[str, Any], keys: tuple[str, ...] | None
+    ) -> None:
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode=OFF")  # temp file: atomicity comes from rename
@@ -454,10 +563,6 @@ class Pool:
             conn.execute("PRAGMA journal_mode=WAL")  # persistent in the file header
         finally:
             conn.close()
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        _remove_sidecars(path)  # a stale WAL must never be replayed onto the new file
-        os.replace(tmp, path)
 
     def _insert_items(self, conn: sqlite3.Connection, keys: tuple[str, ...] | None) -> None:
         """Insert the ``N`` item rows, generating them inside SQLite.
@@ -880,8 +985,9 @@ class Pool:
                     "UPDATE items SET label = ?, round = ?, annotator = ?, ts = ? "
                     "WHERE idx = ? AND label = -1",
                     [(int(p), r, ann, ts, int(i)) for i, p in zip(idx, pos)],
-                    idx.size,
-                    "was labeled by another process meanwhile; call refresh()",
+                    idx,
+                    "labeled by another process since this Pool read the file",
+                    AlreadyLabeledError,
                 )
             self._labels[idx] = pos
             self._rounds[idx] = r
@@ -926,11 +1032,13 @@ class Pool:
                 return
             ts = time.time()
             if self._conn is not None:
+                # Only the label this process saw (same class and timestamp) is replaced.
                 self._write(
-                    "UPDATE items SET label = ?, annotator = ?, ts = ? WHERE idx = ? AND label >= 0",
-                    [(int(p), ann, ts, int(i)) for i, p in zip(idx, pos)],
-                    idx.size,
-                    "was unlabeled by another process meanwhile; call refresh()",
+                    "UPDATE items SET label = ?, annotator = ?, ts = ? "
+                    "WHERE idx = ? AND label = ? AND ts IS ?",
+                    [(int(p), ann, ts, *self._seen(int(i))) for i, p in zip(idx, pos)],
+                    idx,
+                    "relabeled or unlabeled by another process since this Pool read the file",
                 )
             self._labels[idx] = pos
             self._annotators[idx] = ann
@@ -951,12 +1059,13 @@ class Pool:
             if idx.size == 0:
                 return
             if self._conn is not None:
+                # Only the label this process saw (same class and timestamp) is removed.
                 self._write(
                     "UPDATE items SET label = -1, round = -1, annotator = NULL, ts = NULL "
-                    "WHERE idx = ? AND label >= 0",
-                    [(int(i),) for i in idx],
-                    idx.size,
-                    "was unlabeled by another process meanwhile; call refresh()",
+                    "WHERE idx = ? AND label = ? AND ts IS ?",
+                    [self._seen(int(i)) for i in idx],
+                    idx,
+                    "relabeled or unlabeled by another process since this Pool read the file",
                 )
             self._labels[idx] = _UNLABELED
             self._rounds[idx] = _UNLABELED
@@ -971,33 +1080,63 @@ class Pool:
             new = self._round + 1
             if self._conn is not None:
                 self._write(
-                    "UPDATE meta SET value = ? WHERE key = 'current_round'",
-                    [(json.dumps(new),)],
-                    1,
-                    "is missing from the meta table",
-                    SchemaVersionError,
+                    "UPDATE meta SET value = ? WHERE key = 'current_round' AND value = ?",
+                    [(json.dumps(new), json.dumps(self._round))],
+                    None,
+                    f"advanced past round {self._round} by another process since this Pool "
+                    "read the file",
                 )
             self._round = new
             return new
+
+    def _seen(self, i: int) -> tuple[int, int, float | None]:
+        """``(idx, label, ts)`` of item ``i`` as this process last read or wrote it."""
+        t = float(self._timestamps[i])
+        return i, int(self._labels[i]), None if np.isnan(t) else t
+
+    def _first_changed(self, idx: np.ndarray) -> int | None:
+        """The first of ``idx`` whose (label, ts) in the file differs from this process's."""
+        assert self._conn is not None
+        for s0 in range(0, idx.size, 500):
+            part = [int(i) for i in idx[s0 : s0 + 500]]
+            marks = ",".join("?" * len(part))
+            query = f"SELECT idx, label, ts FROM items WHERE idx IN ({marks})"
+            rows = {int(i): (lab, ts) for i, lab, ts in self._conn.execute(query, part)}
+            for i in part:
+                _, lab, ts = self._seen(i)
+                if rows.get(i) != (lab, ts):
+                    return i
+        return None
 
     def _write(
         self,
         sql: str,
         rows: list[tuple[Any, ...]],
-        expected: int,
+        items: np.ndarray | None,
         conflict: str,
-        error: type[Exception] = AlreadyLabeledError,
+        error: type[Exception] = PoolConflictError,
     ) -> None:
-        """Run ``sql`` for ``rows`` in one committed transaction touching ``expected`` rows."""
+        """Run ``sql`` for ``rows`` in one committed transaction that must touch one row per
+        row of ``rows``; otherwise roll back and raise ``error`` naming the first item of
+        ``items`` (None: the meta row) that another process changed."""
         assert self._conn is not None
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise PoolBusyError(
+                f"{str(self._path)!r} stayed locked by another process's write for "
+                f"{LOCK_TIMEOUT:g} s ({exc}); nothing was written, retry when it finishes"
+            ) from exc
         try:
             cur = conn.executemany(sql, rows)
-            if cur.rowcount != expected:
+            if cur.rowcount != len(rows):
+                conn.execute("ROLLBACK")
+                which = "" if items is None else f"item {self._first_changed(items)}, "
                 raise error(
-                    f"{expected - cur.rowcount} of {expected} rows in {str(self._path)!r} "
-                    f"{conflict}; nothing was written"
+                    f"{which}{len(rows) - cur.rowcount} of {len(rows)} rows in "
+                    f"{str(self._path)!r}: {conflict}; nothing was written. Call refresh() "
+                    "to see the file's state, then retry"
                 )
             conn.execute("COMMIT")
         except BaseException:
