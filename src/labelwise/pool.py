@@ -971,11 +971,12 @@ class Pool:
             done = self._labels[idx] >= 0
             if done.any():
                 first = int(idx[np.argmax(done)])
+                stale = ", or refresh() if another process may have unlabeled it"
                 raise AlreadyLabeledError(
                     f"item {first} is already labeled as "
                     f"{self._classes[int(self._labels[first])]!r} ({int(done.sum())} of the "
                     f"{idx.size} indices are labeled); nothing was written. Use relabel() to "
-                    "correct a label"
+                    f"correct a label{'' if self._conn is None else stale}"
                 )
             if idx.size == 0:
                 return
