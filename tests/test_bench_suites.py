@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -187,3 +188,45 @@ def test_parallel_workers_die_with_the_bench_process() -> None:
         assert pool.submit(_worker_death_signal).result(timeout=60) == int(signal.SIGTERM)
     with cf.ProcessPoolExecutor(1, mp_context=ctx) as pool:  # the control: no initializer
         assert pool.submit(_worker_death_signal).result(timeout=60) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ("seeds = 0", "seeds must be a count >= 1"),
+        ("seeds = -1", "seeds must be"),
+        ("seeds = [1.7]", "seeds must be"),
+        ("seeds = [0, 0]", "distinct"),
+        ('seeds = "two"', "seeds must be"),
+        ('seeds = 1\nstrategies_extra = 1', "unknown keys"),
+        ("seeds = 1\ntargets = [1.5]", "(0, 1]"),
+        ('seeds = 1\ntargets = "x"', "accuracies"),
+        ("seeds = 1\nname = 5", "name must be a string"),
+        ("seeds = 1\nsimulation = 5", "[simulation] must be a table"),
+        ("seeds = 1\n[train]\nepoch = 3", "unknown [train] keys ['epoch']"),
+    ],
+)
+def test_bad_suites_are_rejected_with_the_key_named(
+    tmp_path: Path, body: str, needle: str
+) -> None:
+    from labelwise.bench.suite import load_suite
+    from labelwise.errors import LabelwiseError
+
+    path = tmp_path / "bad.toml"
+    head = 'dataset = "digits-flat"\nstrategies = ["random"]\n'
+    if "strategies_extra" in body:
+        head += "strategies_extra = 1\n"
+        body = body.replace("\nstrategies_extra = 1", "")
+    path.write_text(head + body + "\n")
+    with pytest.raises(LabelwiseError, match=re.escape(needle)):
+        load_suite(path)
+
+
+def test_duplicate_strategies_are_rejected(tmp_path: Path) -> None:
+    from labelwise.bench.suite import load_suite
+    from labelwise.errors import LabelwiseError
+
+    path = tmp_path / "dup.toml"
+    path.write_text('dataset = "digits-flat"\nstrategies = ["bald", "bald"]\nseeds = 1\n')
+    with pytest.raises(LabelwiseError, match="distinct names"):
+        load_suite(path)

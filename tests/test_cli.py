@@ -82,6 +82,53 @@ def test_bad_arguments_one_line_error(tmp_path: Path, args: list[str], needle: s
     _no_traceback(res)
 
 
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        # user text with rich-markup brackets is printed, not parsed
+        (["select", "--probs", "{P}", "-k", "3", "-s", "[/x]"], "[/x]"),
+        (["select", "--probs", "{DIR}/probs[v2].npy", "-k", "3"], "probs[v2].npy"),
+        (["select", "--probs", "{P}", "-k", "3", "--labeled", "{HUGE}"], "must lie in"),
+        (["select", "--probs", "{EMPTY}", "-k", "3"], "is empty"),
+        (["select", "--probs", "{TXT}", "-k", "3"], "not a .npy file"),
+        (["simulate", "--dataset", "{EMPTY_NPZ}"], "is empty"),
+        (["bench", "{DIR}", "--out", "{DIR}/o"], "is a folder"),
+        (["bench", "{SUITE}", "--out", "{DIR}/o", "--strategies", ","], "names no strategy"),
+        (["report", "{RUNS}"], "is not a labelwise run file"),
+        (["report", "{RUNS2}"], "is not a labelwise run file"),
+        (["report", "{RUNS}", "--targets", "1.5"], "(0, 1]"),
+        (["simulate", "--dataset", "digits", "--targets", "nan"], "(0, 1]"),
+        (["simulate", "--dataset", "digits", "--targets", "abc"], "--targets"),
+    ],
+)
+def test_more_bad_inputs_one_line_error(tmp_path: Path, args: list[str], needle: str) -> None:
+    P = _probs(tmp_path)
+    (tmp_path / "huge.txt").write_text("1\n99999999999999999999999\n")
+    (tmp_path / "empty.npy").write_bytes(b"")
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "text.npy").write_text("hello")
+    suite = tmp_path / "s.toml"
+    suite.write_text('dataset = "digits-flat"\nstrategies = ["random"]\nseeds = 1\n')
+    for name, content in (("runs", "[1, 2]"), ("runs2", '{"schema_version": 1}')):
+        (tmp_path / name / "runs").mkdir(parents=True)
+        (tmp_path / name / "runs" / "x.json").write_text(content)
+    args = [
+        a.format(
+            P=P, DIR=tmp_path, HUGE=tmp_path / "huge.txt", EMPTY=tmp_path / "empty.npy",
+            TXT=tmp_path / "text.npy", EMPTY_NPZ=tmp_path / "empty.npz", SUITE=suite,
+            RUNS=tmp_path / "runs", RUNS2=tmp_path / "runs2",
+        )
+        for a in args
+    ]
+    if "probs[v2].npy" in " ".join(args):
+        (tmp_path / "probs[v2].npy").write_bytes(b"")
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2, res.output
+    assert needle in res.stderr, res.stderr
+    assert res.stderr.strip().startswith("error:")
+    _no_traceback(res)
+
+
 def test_simulate_writes_results_and_plot(tmp_path: Path) -> None:
     out = tmp_path / "o"
     res = runner.invoke(

@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from labelwise.bench.metrics import check_targets
 from labelwise.errors import LabelwiseError
 
 app = typer.Typer(
@@ -33,7 +35,8 @@ class _UsageError(Exception):
 
 
 def _fail(msg: str) -> typer.Exit:
-    _err.print(f"[bold red]error:[/] {msg}", highlight=False, markup=True, soft_wrap=True)
+    # The message is user text (paths, names): never parse it as rich markup.
+    _err.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, markup=True, soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -84,15 +87,28 @@ def _read_index_file(path: Path, n: int, what: str) -> np.ndarray:
             raise _UsageError(
                 f"{path}:{lineno}: expected one whole-dataset index per line, got {line!r}"
             ) from None
+    huge = [v for v in vals if not 0 <= v < n]
+    if huge and not all(-(2**63) <= v < 2**63 for v in huge):
+        raise _UsageError(f"{what} ({path}) must lie in [0, {n}); got {huge[0]}")
     return check_indices(np.asarray(vals, dtype=np.int64), n, f"{what} ({path})")
 
 
 def _load_npy(path: Path, what: str) -> np.ndarray:
     try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        with open(path, "rb") as fh:
+            head = fh.read(6)
     except FileNotFoundError:
         raise _UsageError(f"{what} file not found: {path}") from None
-    except (ValueError, OSError) as exc:
+    except OSError as exc:
+        raise _UsageError(f"cannot read {what} file {path}: {_os_error_text(exc)}") from None
+    if head != b"\x93NUMPY" and head[:2] != b"PK":
+        kind = "empty" if not head else "not a .npy file (no NumPy header)"
+        raise _UsageError(
+            f"{what} file {path} is {kind}; write arrays with numpy.save(path, array)"
+        )
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
         raise _UsageError(f"cannot read {what} file {path} as .npy: {exc}") from None
     if not isinstance(arr, np.ndarray):
         raise _UsageError(f"{what} file {path} must be a single .npy array, not an .npz archive")
@@ -248,7 +264,7 @@ def simulate_cmd(
         if not names:
             raise _UsageError("--strategy names no strategy; see `labelwise strategies`")
         strats = [get_strategy(n) for n in names]
-        target_list = [float(t) for t in targets.split(",") if t.strip()]
+        target_list = list(check_targets(targets, "--targets"))
         _check_out_dir(out)
         data = load_arrays(dataset) if dataset.endswith(".npz") else load_dataset(dataset)
         if initial not in ("balanced", "random"):
@@ -369,6 +385,8 @@ def bench_cmd(
         if threads < 1:
             raise _UsageError(f"--threads must be >= 1, got {threads}")
         only_strategies = _split_names(strategies) or None
+        if strategies and only_strategies is None:
+            raise _UsageError(f"--strategies names no strategy, got {strategies!r}")
         only_seeds = _parse_seeds(seeds)
         _check_out_dir(out)
         if status:
@@ -412,9 +430,11 @@ def bench_cmd(
 
 def _parse_seeds(text: str) -> list[int] | None:
     """``--seeds 0,2`` -> [0, 2]; empty -> None (every seed of the suite)."""
+    if not text.strip():
+        return None
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
-        return None
+        raise _UsageError(f"--seeds must be comma-separated integers, got {text!r}")
     try:
         return [int(p) for p in parts]
     except ValueError:
@@ -464,15 +484,27 @@ def _load_runs(folder: Path) -> list[Any]:
     from labelwise.loop import RunResult, read_results
 
     files = sorted((folder / "runs").glob("*.json"))
-    saved = (
-        list(read_results(folder / "results.json")) if (folder / "results.json").exists() else []
-    )
+    saved = []
+    if (folder / "results.json").exists():
+        try:
+            saved = list(read_results(folder / "results.json"))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise _UsageError(
+                f"{folder / 'results.json'} is not a labelwise results file "
+                f"({type(exc).__name__}: {exc}); delete it to rebuild it from runs/*.json"
+            ) from None
     if not files and not saved:
         raise _UsageError(f"{folder} has no runs/*.json and no results.json")
     newest = {(r.strategy, r.seed): r for r in saved}
     order = list(newest)  # results.json's order (the suite's) first, then any new pairs
     for f in files:
-        r = RunResult.from_dict(json.loads(f.read_text()))
+        try:
+            r = RunResult.from_dict(json.loads(f.read_text()))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise _UsageError(
+                f"{f} is not a labelwise run file ({type(exc).__name__}: {exc}); delete it "
+                "(the run restarts) or restore it"
+            ) from None
         if (r.strategy, r.seed) not in newest:
             order.append((r.strategy, r.seed))
         newest[(r.strategy, r.seed)] = r
@@ -502,7 +534,11 @@ def compare_proxy_cmd(
         comparisons = compare_proxy_runs(_load_runs(baseline), _load_runs(proxy))
         md = proxy_markdown(comparisons)
         if out is not None:
-            out.write_text(md)
+            try:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(md)
+            except OSError as exc:
+                raise _UsageError(f"cannot write --out {out}: {_os_error_text(exc)}") from None
     except (LabelwiseError, ValueError, OSError, _UsageError) as exc:
         raise _fail(str(exc)) from None
     _out.print(md, soft_wrap=True, markup=False, highlight=False)  # a table to copy
@@ -528,7 +564,7 @@ def report_cmd(
     from labelwise.bench.report import write_report
 
     try:
-        target_list = [float(t) for t in targets.split(",") if t.strip()]
+        target_list = list(check_targets(targets, "--targets"))
         runs = _finished_runs(out)
         if compare_strategies and not compare:
             raise _UsageError("--compare-strategies needs at least one --compare folder")
@@ -575,8 +611,8 @@ def main(argv: list[str] | None = None) -> None:
         if message:  # (no message: bare `labelwise`, whose help was printed already)
             ctx = getattr(exc, "ctx", None)
             hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
-            _err.print(f"[bold red]error:[/] {message}{hint}", highlight=False, markup=True,
-                       soft_wrap=True)
+            _err.print(f"[bold red]error:[/] {escape(message + hint)}", highlight=False,
+                       markup=True, soft_wrap=True)
         raise SystemExit(exit_code) from None
     if isinstance(code, int) and code:
         raise SystemExit(code)

@@ -6,7 +6,9 @@ evaluation pitfalls summarised in ``shared/REFERENCES.md`` (Lüth et al. 2023, J
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -15,6 +17,7 @@ Vector = Sequence[float] | np.ndarray
 
 __all__ = [
     "aubc",
+    "check_targets",
     "class_balance_entropy",
     "labels_to_target",
     "mean_and_ci",
@@ -71,6 +74,24 @@ def aubc(
     # Trapezoid rule written out: np.trapezoid (NumPy >= 2) was np.trapz before.
     area = float(np.sum((grid[1:] - grid[:-1]) * (yy[1:] + yy[:-1])) / 2.0)
     return area / (hi - lo)
+
+
+def check_targets(targets: Any, name: str = "targets") -> tuple[float, ...]:
+    """Target accuracies as floats in (0, 1]; a clear error naming ``name`` otherwise.
+
+    Accepts a sequence of numbers or a comma-separated string (``"0.9,0.95"``)."""
+    items = [t.strip() for t in targets.split(",")] if isinstance(targets, str) else targets
+    try:
+        values = [float(t) for t in items]
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be accuracies between 0 and 1 (e.g. 0.9,0.95), got {targets!r}"
+        ) from None
+    if not values or not all(math.isfinite(v) and 0 < v <= 1 for v in values):
+        raise ValueError(
+            f"{name} must be one or more accuracies in (0, 1] (e.g. 0.9,0.95), got {targets!r}"
+        )
+    return tuple(values)
 
 
 def labels_to_target(

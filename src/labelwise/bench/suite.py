@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import dataclasses
 import fcntl
 import json
 import multiprocessing as mp
@@ -40,6 +41,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from labelwise.bench.metrics import check_targets
 from labelwise.errors import LabelwiseError
 
 __all__ = ["PairBusy", "PairProgress", "Suite", "dataset_groups", "load_suite", "run_suite", "suite_progress"]
@@ -71,6 +73,8 @@ _KEYS = {"name", "dataset", "strategies", "seeds", "simulation", "train", "targe
 def load_suite(path: str | os.PathLike[str]) -> Suite:
     """Parse and validate a suite file (TOML). Errors name the file and the key."""
     p = Path(path)
+    if p.is_dir():
+        raise LabelwiseError(f"{p} is a folder; pass a suite file (benchmarks/suites/*.toml)")
     try:
         raw = tomllib.loads(p.read_text())
     except FileNotFoundError:
@@ -84,10 +88,45 @@ def load_suite(path: str | os.PathLike[str]) -> Suite:
         if key not in raw:
             raise LabelwiseError(f"{p}: missing required key {key!r}")
     seeds = raw["seeds"]
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if type(seeds) is int and seeds >= 1:
+        seed_list = list(range(seeds))
+    elif (
+        isinstance(seeds, list) and seeds
+        and all(type(x) is int and x >= 0 for x in seeds) and len(set(seeds)) == len(seeds)
+    ):
+        seed_list = list(seeds)
+    else:
+        raise LabelwiseError(
+            f"{p}: seeds must be a count >= 1 (seeds = 5 runs seeds 0..4) or a list of "
+            f"distinct integers >= 0, got {seeds!r}"
+        )
     strategies = raw["strategies"]
-    if isinstance(strategies, str) or not strategies:
-        raise LabelwiseError(f"{p}: strategies must be a non-empty list of names")
+    if (
+        not isinstance(strategies, list) or not strategies
+        or not all(isinstance(x, str) for x in strategies)
+        or len(set(strategies)) != len(strategies)
+    ):
+        raise LabelwiseError(
+            f"{p}: strategies must be a non-empty list of distinct names, got {strategies!r}"
+        )
+    for key in ("simulation", "train"):
+        if not isinstance(raw.get(key, {}), dict):
+            raise LabelwiseError(f"{p}: [{key}] must be a table of settings, got {raw[key]!r}")
+    for key in ("name", "dataset", "description"):
+        if key in raw and not isinstance(raw[key], str):
+            raise LabelwiseError(f"{p}: {key} must be a string, got {raw[key]!r}")
+    from labelwise.models import TrainConfig
+
+    train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown_train = set(raw.get("train", {})) - train_keys
+    if unknown_train:
+        raise LabelwiseError(
+            f"{p}: unknown [train] keys {sorted(unknown_train)}; allowed: {sorted(train_keys)}"
+        )
+    try:
+        targets = check_targets(raw.get("targets", (0.8, 0.9)), "targets")
+    except ValueError as exc:
+        raise LabelwiseError(f"{p}: {exc}") from None
     from labelwise.strategies import get_strategy
 
     for s in strategies:
@@ -99,13 +138,13 @@ def load_suite(path: str | os.PathLike[str]) -> Suite:
         seeds=tuple(seed_list),
         simulation=dict(raw.get("simulation", {})),
         train=dict(raw.get("train", {})),
-        targets=tuple(float(t) for t in raw.get("targets", (0.8, 0.9))),
+        targets=targets,
         description=str(raw.get("description", "")),
     )
     try:
         suite.config()
     except TypeError as exc:
-        raise LabelwiseError(f"{p}: bad [simulation] or [train] key: {exc}") from None
+        raise LabelwiseError(f"{p}: bad [simulation] key: {exc}") from None
     return suite
 
 

@@ -111,6 +111,21 @@ def _stratified_split(
     return np.flatnonzero(mask), test_idx
 
 
+def _check_array_file(p: Path, suffix: str, source: str) -> None:
+    """Raise a clear ValueError when ``p`` is empty or not a NumPy .npy / .npz file (numpy
+    itself reports those as EOFError or as "pickled data", which misleads)."""
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(6)
+    except OSError:
+        return  # numpy's own error (missing file, permissions) is clear
+    magic = b"\x93NUMPY" if suffix == ".npy" else b"PK"
+    if not head.startswith(magic):
+        kind = "empty" if not head else f"not a {suffix} file"
+        writer = "numpy.save" if suffix == ".npy" else "numpy.savez"
+        raise ValueError(f"{source} is {kind}; write it with {writer}")
+
+
 def load_arrays(
     path: PathLike,
     *,
@@ -179,6 +194,7 @@ def load_arrays(
 
     X_test = y_test_raw = None
     groups: np.ndarray | None = None
+    _check_array_file(p, suffix, source)
     if suffix == ".npy":
         X = _features(np.load(p, allow_pickle=False), "the array", source)
         y_raw: np.ndarray | None = None
