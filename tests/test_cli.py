@@ -99,6 +99,11 @@ def test_bad_arguments_one_line_error(tmp_path: Path, args: list[str], needle: s
         (["report", "{RUNS}", "--targets", "1.5"], "(0, 1]"),
         (["simulate", "--dataset", "digits", "--targets", "nan"], "(0, 1]"),
         (["simulate", "--dataset", "digits", "--targets", "abc"], "--targets"),
+        (["select", "--probs", "{P}", "-k", "3", "-s", "label-dispersion"], "labelwise simulate"),
+        (["select", "--probs", "{P}", "-k", "3", "-s", "vaal"], "labelwise simulate"),
+        (["select", "--embeddings", "{P}", "-k", "3", "-s", "entropy"], "needs --probs"),
+        (["select", "--probs", "{P}", "-k", "3", "-s", "badge"], "needs --embeddings"),
+        (["select", "--probs", "{P}", "-k", "3", "--log-probs"], "drop --log-probs"),
     ],
 )
 def test_more_bad_inputs_one_line_error(tmp_path: Path, args: list[str], needle: str) -> None:

@@ -145,11 +145,28 @@ def select_cmd(
 
     try:
         strat = get_strategy(strategy)
+        beyond = sorted(set(strat.needs) - {"probs", "embeddings", "labeled"})
+        if beyond:
+            raise _UsageError(
+                f"strategy {strat.name!r} needs {', '.join(beyond)} from the model's training "
+                "(not predictions in a file), which `labelwise select` cannot provide; run it "
+                "inside `labelwise simulate`, or call it from Python"
+            )
+        for need, flag, given in (("probs", "--probs", probs), ("embeddings", "--embeddings",
+                                                                  embeddings)):
+            if need in strat.needs and given is None:
+                raise _UsageError(f"strategy {strat.name!r} needs {flag} (a .npy file)")
         P = _load_npy(probs, "--probs") if probs is not None else None
         E = _load_npy(embeddings, "--embeddings") if embeddings is not None else None
         if P is not None and P.ndim == 2:
             P = P[:, None, :]
         if P is not None and log_probs:
+            if P.size and float(np.nanmax(P)) > 1e-6:
+                raise _UsageError(
+                    f"--log-probs was given, but {probs} holds values above 0 (up to "
+                    f"{float(np.nanmax(P)):.3g}), so not log-probabilities; drop --log-probs "
+                    "for probabilities, or apply log_softmax to logits first"
+                )
             P = np.exp(P)
         if P is None and E is None:
             raise _UsageError("give --probs P.npy and/or --embeddings E.npy")
