@@ -265,6 +265,18 @@ def test_bench_subset_and_status(tmp_path: Path) -> None:
     res = runner.invoke(app, ["bench", str(suite), "--out", str(out), "--status"], terminal_width=200)
     assert res.exit_code == 0
     assert "1 of 4 runs finished, 0 partial" in res.stdout and "not started" in res.stdout
+    res = runner.invoke(
+        app, ["bench", str(suite), "--out", str(out), "--status", "--strategies", "bald"],
+        terminal_width=200,
+    )
+    assert "1 of 2 runs finished" in res.stdout and "random" not in res.stdout
+    # a checkpoint written with other settings is flagged, not counted as this suite's
+    ck = out / "runs" / "bald__seed0.json"
+    d = json.loads(ck.read_text())
+    d["config"]["budget"] = int(d["config"]["budget"]) - 10
+    ck.write_text(json.dumps(d))
+    res = runner.invoke(app, ["bench", str(suite), "--out", str(out), "--status"], terminal_width=300)
+    assert "other settings than the suite" in res.stdout
     for bad, msg in (
         (["--seeds", "zero"], "--seeds must be comma-separated integers"),
         (["--seeds", "5"], "not in the suite"),

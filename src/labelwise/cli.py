@@ -407,7 +407,7 @@ def bench_cmd(
         only_seeds = _parse_seeds(seeds)
         _check_out_dir(out)
         if status:
-            _print_progress(s, out)
+            _print_progress(s, out, only_strategies, only_seeds)
             return
         n_st = len(only_strategies or s.strategies)
         n_sd = len(only_seeds or s.seeds)
@@ -458,16 +458,24 @@ def _parse_seeds(text: str) -> list[int] | None:
         raise _UsageError(f"--seeds must be comma-separated integers, got {text!r}") from None
 
 
-def _print_progress(suite: Any, out: Path) -> None:
-    """``bench --status``: one row per (strategy, seed) with the labels reached so far."""
+def _print_progress(
+    suite: Any, out: Path, strategies: list[str] | None = None, seeds: list[int] | None = None
+) -> None:
+    """``bench --status``: one row per (strategy, seed) with the labels reached so far
+    (only the ``--strategies`` / ``--seeds`` asked for, when given)."""
     from labelwise.bench.suite import suite_progress
 
-    rows = suite_progress(suite, out)
+    rows = [
+        r for r in suite_progress(suite, out)
+        if (strategies is None or r.strategy in strategies) and (seeds is None or r.seed in seeds)
+    ]
     table = Table(title=f"{suite.name}: progress in {out}")
     for col in ("strategy", "seed", "labels", "state"):
         table.add_column(col)
     for r in rows:
         state = "finished" if r.finished else ("partial" if r.labels else "not started")
+        if r.other_settings:
+            state += " (other settings than the suite: bench will not resume it here)"
         table.add_row(r.strategy, str(r.seed), f"{r.labels} / {r.budget}", state)
     _out.print(table)
     n_done = sum(r.finished for r in rows)

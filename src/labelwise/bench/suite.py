@@ -367,6 +367,9 @@ class PairProgress:
     labels: int  # labels reached so far (0: not started)
     budget: int
     finished: bool
+    #: The checkpoint was written with other settings than the suite's (``bench`` would
+    #: refuse to resume it: another --out folder, or the suite as it was).
+    other_settings: bool = False
 
 
 def suite_progress(
@@ -376,19 +379,24 @@ def suite_progress(
 
     Reads the per-run checkpoints only; nothing is run or written.
     """
-    from labelwise.loop import run_file_name
+    from labelwise.loop import SimulationConfig, run_file_name
 
     s = load_suite(suite) if not isinstance(suite, Suite) else suite
+    wanted = s.config().to_dict()
     budget = int(s.config().budget)
     rows = []
     for sd in s.seeds:
         for st in s.strategies:
             path = Path(out_dir) / "runs" / run_file_name(st, sd)
-            labels, finished = 0, False
+            labels, finished, other = 0, False, False
             if path.exists():
                 d = json.loads(path.read_text())
                 rounds = d.get("rounds", [])
                 labels = int(rounds[-1]["n_labeled"]) if rounds else 0
                 finished = bool(d.get("finished"))
-            rows.append(PairProgress(st, sd, labels, budget, finished))
+                try:
+                    other = SimulationConfig.from_dict(d.get("config", {})).to_dict() != wanted
+                except (TypeError, ValueError):
+                    other = True
+            rows.append(PairProgress(st, sd, labels, budget, finished, other))
     return rows
