@@ -440,3 +440,16 @@ def test_report_reads_the_newest_runs_not_a_stale_results_file(tmp_path: Path) -
     res = runner.invoke(app, ["report", str(tmp_path), "--targets", "0.5"], terminal_width=200)
     assert res.exit_code == 0, res.output
     assert "| bald |" in (tmp_path / "report.md").read_text()
+
+
+def test_report_refuses_a_folder_mixing_settings(tmp_path: Path) -> None:
+    out = tmp_path / "mixed"
+    base = ["simulate", "--dataset", "digits-flat", "--model", "mlp", "--epochs", "1",
+            "--mc-samples", "2", "--out", str(out)]
+    for strategy, budget in (("random", "30"), ("margin", "40")):
+        res = runner.invoke(app, [*base, "-s", strategy, "--budget", budget])
+        assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["report", str(out)])
+    assert res.exit_code == 2
+    assert "mixes runs of different settings" in res.stderr and "budget" in res.stderr
+    _no_traceback(res)

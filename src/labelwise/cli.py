@@ -585,12 +585,13 @@ def report_cmd(
     ),
 ) -> None:
     """Regenerate the Markdown report and plots from saved results."""
-    from labelwise.bench.combine import combine_runs
+    from labelwise.bench.combine import check_one_protocol, combine_runs
     from labelwise.bench.report import write_report
 
     try:
         target_list = list(check_targets(targets, "--targets"))
         runs = _finished_runs(out)
+        check_one_protocol(runs, str(out))
         if compare_strategies and not compare:
             raise _UsageError("--compare-strategies needs at least one --compare folder")
         if compare:

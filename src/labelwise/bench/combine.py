@@ -19,7 +19,7 @@ from labelwise.errors import LabelwiseError
 if TYPE_CHECKING:
     from labelwise.loop import RunResult
 
-__all__ = ["PROTOCOL_KEYS", "combine_runs", "paired_baseline"]
+__all__ = ["PROTOCOL_KEYS", "check_one_protocol", "combine_runs", "paired_baseline"]
 
 #: Settings of :class:`~labelwise.loop.SimulationConfig` that must agree between the runs of
 #: one report: they define the budget axis and the initial sets.
@@ -35,6 +35,29 @@ def _base_dataset(name: str) -> str:
 
 def _protocol(run: RunResult) -> dict[str, Any]:
     return {key: run.config.get(key) for key in PROTOCOL_KEYS}
+
+
+def check_one_protocol(runs: Sequence[RunResult], where: str) -> None:
+    """Raise ``LabelwiseError`` unless every run shares the protocol (dataset and
+    :data:`PROTOCOL_KEYS`): one report compares strategies on one budget axis."""
+    if not runs:
+        return
+    ref = runs[0]
+    for r in runs[1:]:
+        diff = [k for k in PROTOCOL_KEYS if _protocol(r)[k] != _protocol(ref)[k]]
+        if _base_dataset(r.dataset) != _base_dataset(ref.dataset):
+            diff.insert(0, "dataset")
+        if diff:
+            detail = ", ".join(
+                f"{k} {getattr(r, k) if k == 'dataset' else _protocol(r)[k]!r} vs "
+                f"{getattr(ref, k) if k == 'dataset' else _protocol(ref)[k]!r}"
+                for k in diff
+            )
+            raise LabelwiseError(
+                f"{where} mixes runs of different settings: {r.strategy} seed {r.seed} has "
+                f"{detail} ({ref.strategy} seed {ref.seed}); keep one setting per folder "
+                "(simulate / bench with a new --out), and compare folders with --compare"
+            )
 
 
 def combine_runs(
