@@ -453,3 +453,14 @@ def test_report_refuses_a_folder_mixing_settings(tmp_path: Path) -> None:
     assert res.exit_code == 2
     assert "mixes runs of different settings" in res.stderr and "budget" in res.stderr
     _no_traceback(res)
+
+
+def test_learning_loss_with_a_plain_proxy_names_the_proxy(tmp_path: Path) -> None:
+    res = runner.invoke(app, [
+        "simulate", "--dataset", "digits-flat", "--model", "ll-mlp", "-s", "learning-loss",
+        "--proxy-model", "mlp", "--proxy-epochs", "1", "--epochs", "1", "--budget", "30",
+        "--out", str(tmp_path / "o"),
+    ])
+    assert res.exit_code == 2, res.output
+    assert "proxy model 'mlp'" in res.stderr and "--proxy-model ll-mlp" in res.stderr
+    _no_traceback(res)

@@ -508,10 +508,14 @@ def _model_scores(
 ) -> torch.Tensor:
     fn = getattr(model, "acquisition_scores", None)
     if not callable(fn):
+        if config.uses_proxy:
+            which, flag = f"the proxy model {config.proxy_model!r}", "--proxy-model"
+        else:
+            which, flag = f"model {config.model!r}", "--model"
         raise LabelwiseError(
-            f"strategy {strategy!r} needs a model that scores items itself "
-            f"(acquisition_scores), but model {config.model!r} does not; for learning loss "
-            "use --model ll-mlp or ll-cnn"
+            f"strategy {strategy!r} needs a selecting model that scores items itself "
+            f"(acquisition_scores), but {which} does not; for learning loss use {flag} "
+            "ll-mlp or ll-cnn"
         )
     return torch.as_tensor(fn(X, device=config.device))
 
