@@ -37,26 +37,25 @@ def _protocol(run: RunResult) -> dict[str, Any]:
     return {key: run.config.get(key) for key in PROTOCOL_KEYS}
 
 
+def _protocol_mismatch(run: RunResult, ref: RunResult) -> str | None:
+    """What differs between the protocols of ``run`` and ``ref`` (dataset and
+    :data:`PROTOCOL_KEYS`), as ``"key value vs value"`` text; None if nothing does."""
+    ours = {"dataset": _base_dataset(run.dataset), **_protocol(run)}
+    theirs = {"dataset": _base_dataset(ref.dataset), **_protocol(ref)}
+    diff = [k for k in ours if ours[k] != theirs[k]]
+    return ", ".join(f"{k} {ours[k]!r} vs {theirs[k]!r}" for k in diff) or None
+
+
 def check_one_protocol(runs: Sequence[RunResult], where: str) -> None:
     """Raise ``LabelwiseError`` unless every run shares the protocol (dataset and
     :data:`PROTOCOL_KEYS`): one report compares strategies on one budget axis."""
-    if not runs:
-        return
-    ref = runs[0]
     for r in runs[1:]:
-        diff = [k for k in PROTOCOL_KEYS if _protocol(r)[k] != _protocol(ref)[k]]
-        if _base_dataset(r.dataset) != _base_dataset(ref.dataset):
-            diff.insert(0, "dataset")
-        if diff:
-            detail = ", ".join(
-                f"{k} {getattr(r, k) if k == 'dataset' else _protocol(r)[k]!r} vs "
-                f"{getattr(ref, k) if k == 'dataset' else _protocol(ref)[k]!r}"
-                for k in diff
-            )
+        detail = _protocol_mismatch(r, runs[0])
+        if detail:
             raise LabelwiseError(
                 f"{where} mixes runs of different settings: {r.strategy} seed {r.seed} has "
-                f"{detail} ({ref.strategy} seed {ref.seed}); keep one setting per folder "
-                "(simulate / bench with a new --out), and compare folders with --compare"
+                f"{detail} ({runs[0].strategy} seed {runs[0].seed}); keep one setting per "
+                "folder (simulate / bench with a new --out), and compare folders with --compare"
             )
 
 
@@ -99,7 +98,6 @@ def combine_runs(
     if not runs:
         raise LabelwiseError("no runs to combine with: the report's own folder has no runs")
     ref = runs[0]
-    ref_protocol = _protocol(ref)
     initial_by_seed = {r.seed: r.initial for r in runs}
     wanted = None if strategies is None else [s for s in strategies if s]
     out = list(runs)
@@ -120,10 +118,8 @@ def combine_runs(
                     f"{where} ran on dataset {r.dataset!r}, the report's runs on "
                     f"{ref.dataset!r}: only runs on the same items can be compared"
                 )
-            protocol = _protocol(r)
-            diff = [k for k in PROTOCOL_KEYS if protocol[k] != ref_protocol[k]]
-            if diff:
-                detail = ", ".join(f"{k} {protocol[k]!r} vs {ref_protocol[k]!r}" for k in diff)
+            detail = _protocol_mismatch(r, ref)  # the dataset matches (checked above)
+            if detail:
                 raise LabelwiseError(
                     f"{where} has another protocol than the report's runs ({detail}); "
                     "compare only suites with the same batch size, budget and initial sets"
