@@ -349,7 +349,8 @@ def test_select_max_class_share_caps_the_predicted_classes(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     "case",
     ["probs-0d", "embeddings-1d", "out-is-dir", "npz-missing", "sim-out-is-file", "no-strategy",
-     "bench-out-is-file"],
+     "bench-out-is-file", "select-out-under-file", "sim-out-under-file", "bench-out-under-file",
+     "proxy-out-under-file"],
 )
 def test_more_bad_arguments_get_one_line_errors(tmp_path: Path, case: str) -> None:
     P = _probs(tmp_path)
@@ -369,6 +370,15 @@ def test_more_bad_arguments_get_one_line_errors(tmp_path: Path, case: str) -> No
         "no-strategy": ([*sim, "--strategy", ","], "names no strategy"),
         "bench-out-is-file": (["bench", str(suite), "--out", str(tmp_path / "afile")],
                               "not a folder"),
+        # a parent that is a file: named, instead of mkdir's bare "File exists"
+        "select-out-under-file": (["select", "--probs", str(P), "-k", "3", "--out",
+                                   str(tmp_path / "afile" / "x.txt")], "afile is a file, not a folder"),
+        "sim-out-under-file": ([*sim, "--out", str(tmp_path / "afile" / "d")],
+                               "afile is a file, not a folder"),
+        "bench-out-under-file": (["bench", str(suite), "--out", str(tmp_path / "afile" / "d")],
+                                 "afile is a file, not a folder"),
+        "proxy-out-under-file": (["compare-proxy", str(tmp_path), str(tmp_path), "--out",
+                                  str(tmp_path / "afile" / "t.md")], "afile is a file, not a folder"),
     }[case]
     res = runner.invoke(app, args, terminal_width=400)
     assert res.exit_code == 2, res.output

@@ -144,6 +144,8 @@ def select_cmd(
     from labelwise.strategies import get_strategy
 
     try:
+        if out is not None:
+            _check_out_file(out)  # before loading and scoring a large pool
         strat = get_strategy(strategy)
         beyond = sorted(set(strat.needs) - {"probs", "embeddings", "labeled"})
         if beyond:
@@ -205,10 +207,9 @@ def select_cmd(
         sys.stdout.write(text)
     else:
         try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(text)
-        except OSError as exc:
-            raise _fail(f"cannot write --out {out}: {exc.strerror or exc}") from None
+            _write_out_file(out, text)
+        except _UsageError as exc:
+            raise _fail(str(exc)) from None
         _err.print(f"wrote {len(sel)} indices to {out}")
 
 
@@ -342,10 +343,40 @@ def simulate_cmd(
     )
 
 
+def _file_ancestor(path: Path) -> Path | None:
+    """The nearest existing parent of ``path`` that is not a folder (so ``path`` cannot be made)."""
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+    return None
+
+
 def _check_out_dir(out: Path) -> None:
     """``--out`` must be a folder (or not exist yet): fail before any work is done."""
     if out.exists() and not out.is_dir():
         raise _UsageError(f"--out {out} exists and is not a folder; give a folder path")
+    blocker = _file_ancestor(out)
+    if blocker is not None:
+        raise _UsageError(f"cannot create --out {out}: {blocker} is a file, not a folder")
+
+
+def _check_out_file(out: Path) -> None:
+    """``--out`` (a file) must be writable as a path: fail before any work is done."""
+    blocker = _file_ancestor(out)
+    if blocker is not None:
+        raise _UsageError(f"cannot write --out {out}: {blocker} is a file, not a folder")
+    if out.is_dir():
+        raise _UsageError(f"cannot write --out {out}: it is a folder; give a file path")
+
+
+def _write_out_file(out: Path, text: str) -> None:
+    """Write ``--out`` (a file), creating its folder; one-line errors."""
+    _check_out_file(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+    except OSError as exc:
+        raise _UsageError(f"cannot write --out {out}: {_os_error_text(exc)}") from None
 
 
 def _os_error_text(exc: OSError) -> str:
@@ -556,14 +587,12 @@ def compare_proxy_cmd(
     from labelwise.loop import compare_proxy_runs, proxy_markdown
 
     try:
+        if out is not None:
+            _check_out_file(out)
         comparisons = compare_proxy_runs(_load_runs(baseline), _load_runs(proxy))
         md = proxy_markdown(comparisons)
         if out is not None:
-            try:
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_text(md)
-            except OSError as exc:
-                raise _UsageError(f"cannot write --out {out}: {_os_error_text(exc)}") from None
+            _write_out_file(out, md)
     except (LabelwiseError, ValueError, OSError, _UsageError) as exc:
         raise _fail(str(exc)) from None
     _out.print(md, soft_wrap=True, markup=False, highlight=False)  # a table to copy
