@@ -52,6 +52,15 @@ def test_kl_equals_analytic_and_monte_carlo(prior_sigma: float) -> None:
     assert layer.weight_rho.grad is not None and layer.weight_mu.grad is not None
 
 
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("inf"), float("nan"), 1e300, 1e-30])
+def test_prior_sigma_must_keep_the_kl_finite(bad: float) -> None:
+    """inf gave KL = inf and 1e300 a raw OverflowError; sigma^2 and 1 / sigma^2 must be finite."""
+    with pytest.raises(ValueError, match="prior_sigma"):
+        BayesLinear(3, 2, prior_sigma=bad, generator=gen(0))
+    with pytest.raises(TypeError, match="prior_sigma"):
+        BayesLinear(3, 2, prior_sigma="1", generator=gen(0))  # type: ignore[arg-type]
+
+
 def test_conv_kl_counts_every_weight() -> None:
     conv = BayesConv2d(2, 3, 3, generator=gen(0))
     sigma = torch.nn.functional.softplus(conv.weight_rho.detach())

@@ -169,16 +169,46 @@ def test_module_learns_to_rank_losses_and_stop_grad() -> None:
     rank = lambda t: t.argsort().argsort().double()
     rho = float(torch.corrcoef(torch.stack([rank(pred), rank(true)]))[0, 1])
     assert rho > 0.3
-    # after stop_grad_epoch the loss module's gradient does not reach the backbone
-    model.stop_grad_epoch = 0
-    model.zero_grad(set_to_none=True)
     xb, yb = torch.as_tensor(X[:8]), torch.as_tensor(y[:8])
-    with seeded_dropout(model, torch.Generator().manual_seed(1), train=True):
-        extra = model.extra_loss(xb, yb, model(xb), n_train=120, epoch=0)
-    extra.backward()
-    assert all(p.grad is None or float(p.grad.abs().max()) == 0 for p in model.backbone.parameters())
-    assert any(p.grad is not None and float(p.grad.abs().max()) > 0
-               for p in model.loss_module.parameters())
+
+    def grads_after_extra_loss(epoch: int) -> tuple[bool, bool]:
+        """(the backbone got a gradient, the loss module got one) from the ranking loss."""
+        model.zero_grad(set_to_none=True)
+        with seeded_dropout(model, torch.Generator().manual_seed(1), train=True):
+            extra = model.extra_loss(xb, yb, model(xb), n_train=120, epoch=epoch)
+        extra.backward()
+        got = lambda ps: any(p.grad is not None and float(p.grad.abs().max()) > 0 for p in ps)
+        return got(model.backbone.parameters()), got(model.loss_module.parameters())
+
+    # before stop_grad_epoch the module shapes the backbone (the paper's first 60%) ...
+    model.stop_grad_epoch = 3
+    assert grads_after_extra_loss(epoch=2) == (True, True)
+    # ... from it on, the loss module's gradient no longer reaches the backbone
+    assert grads_after_extra_loss(epoch=3) == (False, True)
+    model.stop_grad_epoch = None  # never stop
+    assert grads_after_extra_loss(epoch=1000) == (True, True)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [({"margin": -1.0}, "margin"), ({"margin": float("nan")}, "margin"),
+     ({"margin": float("inf")}, "margin"), ({"weight": -5.0}, "weight"),
+     ({"weight": float("inf")}, "weight"), ({"stop_grad_epoch": -3}, "stop_grad_epoch"),
+     ({"stop_grad_epoch": 2.5}, "stop_grad_epoch")],
+)
+def test_learning_loss_rejects_nonsense_hyper_parameters(kwargs: dict, match: str) -> None:
+    """xi < 0 makes wrongly ordered pairs free, NaN poisons the loss, a negative weight
+    rewards bad rankings: each is refused when the model is built, naming the argument."""
+    with pytest.raises(ValueError, match=match):
+        make_model("ll-mlp", input_shape=(6,), n_classes=2,
+                   generator=torch.Generator().manual_seed(0), **kwargs)
+
+
+@pytest.mark.parametrize("margin", [-1.0, float("nan"), float("inf")])
+def test_ranking_loss_rejects_a_bad_margin(margin: float) -> None:
+    t = torch.tensor([1.0, 0.0])
+    with pytest.raises(ValueError, match="margin"):
+        loss_ranking_loss(t, t, margin=margin)
 
 
 def test_learning_loss_runs_in_simulate_and_needs_its_model(digits) -> None:  # type: ignore[no-untyped-def]

@@ -38,9 +38,27 @@ def test_forgetting_counts_by_hand() -> None:
     # item 2: wrong until e4 (learned, never forgotten): 0
     # item 3: wrong e0, correct e1, wrong e2 (1), correct e3, correct e4: 1
     np.testing.assert_array_equal(forgetting_counts(PREDS, Y), [2, 1, 0, 1])
-    np.testing.assert_array_equal(forgetting_counts(PREDS[:1], Y), [0, 0, 0, 0])
+    # one epoch: no transitions; items 2 and 3 are wrong at e0, so never learned (inf)
+    np.testing.assert_array_equal(forgetting_counts(PREDS[:1], Y), [0, 0, np.inf, np.inf])
     with pytest.raises(ShapeError, match="y must be"):
         forgetting_counts(PREDS, Y[:3])
+
+
+def test_never_learned_items_rank_as_most_forgettable() -> None:
+    """Toneva et al.: an item never classified correctly is forgotten infinitely often, so it
+    ranks above every learned item, not tied with the always-correct ones at 0."""
+    preds = np.array([[0, 1, 2], [0, 0, 2], [0, 1, 2]])  # item 0 always right, 1 forgotten once
+    y = np.array([0, 1, 0])  # item 2 never right
+    counts = forgetting_counts(preds, y)
+    assert counts.dtype == np.float64
+    np.testing.assert_array_equal(counts, [0, 1, np.inf])
+    assert list(np.argsort(-counts, kind="stable")) == [2, 1, 0]
+    np.testing.assert_array_equal(forgetting_counts(preds, y, never_learned=3), [0, 1, 3])
+    np.testing.assert_array_equal(forgetting_counts(preds, y, never_learned=0), [0, 1, 0])
+    with pytest.raises(ValueError, match="NaN"):
+        forgetting_counts(preds, y, never_learned=float("nan"))
+    with pytest.raises(TypeError, match="never_learned"):
+        forgetting_counts(preds, y, never_learned="inf")  # type: ignore[arg-type]
 
 
 def test_label_dispersion_by_hand() -> None:

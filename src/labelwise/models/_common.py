@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import numbers
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -43,6 +44,33 @@ def check_batch_size(batch_size: Any, name: str = "batch_size") -> int:
     if int(batch_size) < 1:
         raise ValueError(f"{name} must be >= 1, got {batch_size}")
     return int(batch_size)
+
+
+def check_real(
+    value: Any, name: str, *, low: float = 0.0, high: float = math.inf, low_open: bool = False
+) -> float:
+    """A finite real number in ``[low, high]`` (``(low, high]`` with ``low_open``), as float.
+
+    Hyper-parameters such as a hinge margin or a loss weight: NaN, infinities and the wrong
+    sign would not fail loudly later, they would silently turn a term off or poison the loss.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    v = float(value)
+    below = v <= low if low_open else v < low
+    if not math.isfinite(v) or below or v > high:
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}]"
+        raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}")
+    return v
+
+
+def check_epoch_or_none(value: Any, name: str) -> int | None:
+    """None or an int >= 0 (an epoch number)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 0:
+        raise ValueError(f"{name} must be an int >= 0 (an epoch) or None, got {value!r}")
+    return int(value)
 
 
 def model_dtype(model: nn.Module) -> torch.dtype | None:

@@ -50,6 +50,7 @@ from labelwise.models._common import (
     check_batch_size,
     check_logits,
     check_model_device,
+    check_real,
     check_sample_count,
     concat_items,
     eval_mode,
@@ -177,8 +178,8 @@ class BayesLayer(nn.Module):
             )
         self.prior = prior
         self._last_sample: dict[str, torch.Tensor] | None = None
-        if not isinstance(prior_sigma, numbers.Real) or not float(prior_sigma) > 0:
-            raise ValueError(f"prior_sigma must be a number > 0, got {prior_sigma!r}")
+        # its square and inverse square must be finite float32 numbers in the KL term
+        prior_sigma = check_real(prior_sigma, "prior_sigma", low=1e-18, high=1e18)
         if not isinstance(rho_init, numbers.Real) or not math.isfinite(float(rho_init)):
             raise ValueError(f"rho_init must be a finite number, got {rho_init!r}")
         g = _check_generator(generator)

@@ -120,8 +120,12 @@ def _check_preds(preds: Any, name: str = "preds") -> torch.Tensor:
     return t.long()
 
 
-def forgetting_counts(preds: Any, y: Any) -> np.ndarray:
+def forgetting_counts(preds: Any, y: Any, *, never_learned: float = np.inf) -> np.ndarray:
     """Number of forgetting events of each item (Toneva et al. 2019).
+
+    A forgetting event is a transition from correct to wrong between consecutive recorded
+    epochs. As in the paper, an item that is never classified correctly counts as forgotten
+    infinitely often, so it ranks as the most forgettable.
 
     Parameters
     ----------
@@ -129,14 +133,21 @@ def forgetting_counts(preds: Any, y: Any) -> np.ndarray:
         Predicted class of each item at each recorded epoch, in epoch order.
     y : array of int, shape [N]
         True labels.
+    never_learned : float, default inf
+        Count given to items with no correct prediction in any recorded epoch (the paper's
+        convention is infinity; pass e.g. ``E`` for a finite ranking value, or 0 to count
+        only observed events). Must not be NaN.
 
     Returns
     -------
-    ndarray of int64, shape [N]
-        Count of epochs ``t`` with ``preds[t] == y`` and ``preds[t + 1] != y``. Items never
-        classified correctly have 0 events (Toneva et al. rank such never-learned items
-        as the most forgettable; find them with ``~(preds == y).any(0)``).
+    ndarray of float64, shape [N]
+        Count of epochs ``t`` with ``preds[t] == y`` and ``preds[t + 1] != y``, and
+        ``never_learned`` for items never classified correctly.
     """
+    if isinstance(never_learned, bool) or not isinstance(never_learned, (int, float, np.number)):
+        raise TypeError(f"never_learned must be a number, got {never_learned!r}")
+    if np.isnan(never_learned):
+        raise ValueError("never_learned must not be NaN (use inf, the paper's convention)")
     p = _check_preds(preds)
     yt = as_tensor(y, "y")
     if yt.ndim != 1 or yt.shape[0] != p.shape[1]:
@@ -145,8 +156,9 @@ def forgetting_counts(preds: Any, y: Any) -> np.ndarray:
             f"{tuple(yt.shape)}"
         )
     correct = p == yt.long()[None, :]
-    events = correct[:-1] & ~correct[1:]
-    return events.sum(dim=0).numpy().astype(np.int64)
+    events = (correct[:-1] & ~correct[1:]).sum(dim=0).numpy().astype(np.float64)
+    events[~correct.any(dim=0).numpy()] = float(never_learned)
+    return events
 
 
 def label_dispersion(preds: Any) -> np.ndarray:

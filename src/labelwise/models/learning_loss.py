@@ -30,7 +30,9 @@ from torch import nn
 
 from labelwise.models._common import (
     check_batch_size,
+    check_epoch_or_none,
     check_model_device,
+    check_real,
     concat_items,
     eval_mode,
     iter_batches,
@@ -89,8 +91,9 @@ def loss_ranking_loss(
     Raises
     ------
     ValueError
-        Shapes differ, are not 1-D, or B < 2.
+        Shapes differ, are not 1-D, or B < 2; ``margin`` is negative, NaN or infinite.
     """
+    margin = check_real(margin, "margin (xi)")
     if predicted.ndim != 1 or predicted.shape != target.shape:
         raise ValueError(
             f"predicted and target must be [B] of equal length, got {tuple(predicted.shape)} "
@@ -162,9 +165,9 @@ class LearningLossNet(nn.Module):
         Channels / features of those outputs.
     hidden : int, default 128
     margin : float, default 1.0
-        ``xi``.
+        ``xi``, finite and >= 0.
     weight : float, default 1.0
-        ``lambda``.
+        ``lambda``, finite and >= 0.
     stop_grad_epoch : int or None, default None
         From this (0-based) epoch on, the module's gradient no longer reaches the backbone;
         None = never stop. The paper stops after 60% of training:
@@ -203,9 +206,9 @@ class LearningLossNet(nn.Module):
         self.loss_module = LossPredictionModule(feature_dims, hidden, generator)
         self.backbone = backbone
         self.feature_layers = tuple(feature_layers)
-        self.margin = float(margin)
-        self.weight = float(weight)
-        self.stop_grad_epoch = stop_grad_epoch
+        self.margin = check_real(margin, "margin (xi)")
+        self.weight = check_real(weight, "weight (lambda)")
+        self.stop_grad_epoch = check_epoch_or_none(stop_grad_epoch, "stop_grad_epoch")
         modules = dict(backbone.named_modules())
         missing = [n for n in self.feature_layers if n not in modules or n == ""]
         if missing:
