@@ -222,6 +222,18 @@ def test_bad_suites_are_rejected_with_the_key_named(
         load_suite(path)
 
 
+def test_a_disagreement_strategy_with_one_sample_is_rejected_at_load(tmp_path: Path) -> None:
+    """Caught when the suite is read, not hours later when the strategy's first run starts."""
+    from labelwise.bench.suite import load_suite
+    from labelwise.errors import LabelwiseError
+
+    path = tmp_path / "k1.toml"
+    path.write_text('dataset = "digits-flat"\nstrategies = ["random", "bald"]\nseeds = 1\n'
+                    "[simulation]\nmc_samples = 1\n")
+    with pytest.raises(LabelwiseError, match=r"k1\.toml: strategy 'bald'.*mc_samples=1"):
+        load_suite(path)
+
+
 def test_duplicate_strategies_are_rejected(tmp_path: Path) -> None:
     from labelwise.bench.suite import load_suite
     from labelwise.errors import LabelwiseError

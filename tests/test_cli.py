@@ -350,7 +350,7 @@ def test_select_max_class_share_caps_the_predicted_classes(tmp_path: Path) -> No
     "case",
     ["probs-0d", "embeddings-1d", "out-is-dir", "npz-missing", "sim-out-is-file", "no-strategy",
      "bench-out-is-file", "select-out-under-file", "sim-out-under-file", "bench-out-under-file",
-     "proxy-out-under-file"],
+     "proxy-out-under-file", "sim-bald-one-sample"],
 )
 def test_more_bad_arguments_get_one_line_errors(tmp_path: Path, case: str) -> None:
     P = _probs(tmp_path)
@@ -379,6 +379,8 @@ def test_more_bad_arguments_get_one_line_errors(tmp_path: Path, case: str) -> No
                                  "afile is a file, not a folder"),
         "proxy-out-under-file": (["compare-proxy", str(tmp_path), str(tmp_path), "--out",
                                   str(tmp_path / "afile" / "t.md")], "afile is a file, not a folder"),
+        "sim-bald-one-sample": ([*sim, "-s", "random,bald", "--mc-samples", "1", "--out",
+                                 str(tmp_path / "k1")], "needs K >= 2"),
     }[case]
     res = runner.invoke(app, args, terminal_width=400)
     assert res.exit_code == 2, res.output

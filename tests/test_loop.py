@@ -158,6 +158,49 @@ def test_bad_configs_are_clear_errors(digits) -> None:  # type: ignore[no-untype
         run_simulation(digits, "random", 0, SimulationConfig(batch_size=0))
 
 
+DISAGREEMENT = ["bald", "batchbald", "variation-ratio", "mean-std", "vote-entropy",
+                "kl-disagreement", "power-bald", "softmax-bald", "softrank-bald"]
+
+
+@pytest.mark.parametrize(
+    "settings,source",
+    [({"mc_samples": 1}, "mc_samples=1"),
+     ({"predictor": "ensemble", "ensemble_size": 1}, "ensemble_size=1"),
+     ({"predictor": "diverse-ensemble", "ensemble_size": 1}, "ensemble_size=1"),
+     ({"predictor": "snapshot", "mc_samples": 1}, "mc_samples=1"),
+     ({"predictor": "stochastic-ensemble", "ensemble_size": 1, "mc_samples": 1},
+      "mc_samples=1"),
+     ({"predictor": "split-head", "model": "split-head-mlp", "ensemble_size": 1},
+      "ensemble_size=1")],
+)
+def test_disagreement_scores_refuse_a_single_sample(digits, settings: dict, source: str) -> None:  # type: ignore[no-untyped-def]
+    """With K = 1 every disagreement score is 0 and the batch would be decided by ties:
+    refused before training, naming the setting; scores of the mean still run."""
+    cfg = dataclasses.replace(FAST, **settings)
+    for name in DISAGREEMENT:
+        with pytest.raises(ValueError, match=f"{name}.*K >= 2.*{source}.*gives K = 1"):
+            run_simulation(digits, name, 0, cfg)
+    with pytest.raises(ValueError, match="'bald'"):  # before 'random' is run
+        simulate(digits, ["random", "bald"], seeds=1, config=cfg)
+    from labelwise.loop import check_strategy_config
+    from labelwise.strategies import get_strategy
+
+    for name in ("entropy", "margin", "consensus-entropy", "random", "badge", "coreset"):
+        check_strategy_config(get_strategy(name), cfg)  # K = 1 is meaningful for them
+
+
+def test_stochastic_ensemble_counts_members_times_passes(digits) -> None:  # type: ignore[no-untyped-def]
+    from labelwise.loop import samples_per_item
+
+    cfg = dataclasses.replace(FAST, predictor="stochastic-ensemble", ensemble_size=2,
+                              mc_samples=1)
+    assert samples_per_item(cfg) == 2  # two members, one pass each: they can disagree
+    from labelwise.loop import check_strategy_config
+    from labelwise.strategies import get_strategy
+
+    check_strategy_config(get_strategy("bald"), cfg)
+
+
 def test_uncertainty_beats_random_on_aubc(digits) -> None:  # type: ignore[no-untyped-def]
     """Margin sampling beats random on AUBC averaged over 3 seeds.
 

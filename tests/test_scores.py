@@ -583,3 +583,12 @@ def test_row_sum_tolerance_boundary_matches_check_probs(dtype, offset):
     expected = _message(lambda: check_probs(p))
     got = _message(lambda: S.entropy(p, chunk_size=2))
     assert got == expected
+
+
+@pytest.mark.parametrize("name", ["bald", "kl_disagreement"])
+def test_one_sample_gives_exact_zeros_not_rounding_noise(name: str) -> None:
+    """With K = 1 the mean over K goes through the fused product and differs from the sample
+    by rounding, so H[pbar] - H[p] was ~1e-7 noise for a quarter of the items, which then
+    decided a top-k batch. One sample cannot disagree with itself: the score is exactly 0."""
+    p = np.random.default_rng(0).dirichlet(np.ones(10), size=(500, 1)).astype(np.float32)
+    np.testing.assert_array_equal(getattr(S, name)(p), np.zeros(500, np.float32))

@@ -299,9 +299,11 @@ def simulate_cmd(
                 val_fraction=val_fraction, patience=patience,
             ),
         )
-        from labelwise.loop import check_config
+        from labelwise.loop import check_config, check_strategy_config
 
         check_config(cfg, data)
+        for strat in strats:
+            check_strategy_config(strat, cfg)
         if threads < 1:
             raise _UsageError(f"--threads must be >= 1, got {threads}")
     except (LabelwiseError, ValueError, TypeError, _UsageError) as exc:

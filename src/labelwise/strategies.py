@@ -69,6 +69,12 @@ class Strategy:
         ``embeddings``, as BADGE's gradient embedding ``(p - onehot(argmax p)) x h`` is
         defined. The loop then runs that one pass instead of K MC-dropout passes; an
         ensemble's ``p`` is member 0's, the evaluated model's.
+    min_samples : int, default 1
+        Fewest predictive samples K per item the score means anything with: 2 for scores
+        of the disagreement between samples (BALD, variation ratio, mean STD, the
+        committee's vote entropy and KL, BatchBALD), which are identically 0 at K = 1, so
+        that a top-k batch would be decided by ties or rounding. The loop refuses a
+        predictor that gives fewer (e.g. ``mc_samples=1``, ``ensemble_size=1``).
     pool_clustering : callable, optional
         ``pool_clustering(embeddings [N_pool, D], k, *, rng, **params) -> labels [N_pool]``
         for selectors that cluster the whole pool once per run (Cluster-Margin, Citovsky et
@@ -88,6 +94,7 @@ class Strategy:
     joint_samples: bool = False
     point_probs: bool = False
     pool_clustering: Callable[..., Any] | None = field(default=None, repr=False)
+    min_samples: int = 1
 
     def __post_init__(self) -> None:
         unknown = set(self.needs) - _NEEDS
@@ -101,6 +108,18 @@ class Strategy:
             raise ValueError(
                 f"Strategy {self.name!r}: pool_clustering clusters embeddings; add "
                 "'embeddings' to needs"
+            )
+        if isinstance(self.min_samples, bool) or not isinstance(self.min_samples, int) or (
+            self.min_samples < 1
+        ):
+            raise ValueError(
+                f"Strategy {self.name!r}: min_samples must be an int >= 1, got "
+                f"{self.min_samples!r}"
+            )
+        if self.point_probs and self.min_samples > 1:
+            raise ValueError(
+                f"Strategy {self.name!r}: point_probs reads one deterministic prediction "
+                "(K = 1); it cannot need min_samples > 1"
             )
         if self.point_probs and self.joint_samples:
             raise ValueError(
@@ -155,16 +174,24 @@ class Strategy:
 
 
 def score_strategy(
-    name: str, score: Callable[..., Any], description: str, paper: str
+    name: str,
+    score: Callable[..., Any],
+    description: str,
+    paper: str,
+    *,
+    min_samples: int = 1,
 ) -> Strategy:
-    """A strategy that ranks items by a per-item score of ``probs`` and takes the top k."""
+    """A strategy that ranks items by a per-item score of ``probs`` and takes the top k.
+
+    ``min_samples``: see :attr:`Strategy.min_samples` (2 for disagreement scores).
+    """
 
     def fn(k: int, *, probs: Any, exclude: Any, rng: RNGLike, **_: Any) -> Selection:
         scores = as_tensor(score(probs), "scores")
         sel = top_k(scores, k, exclude=exclude, rng=rng)
         return Selection(sel.indices, sel.gains, {**sel.info, "score": name})
 
-    return Strategy(name, description, paper, frozenset({"probs"}), fn)
+    return Strategy(name, description, paper, frozenset({"probs"}), fn, min_samples=min_samples)
 
 
 def stochastic_strategy(
@@ -192,6 +219,7 @@ def stochastic_strategy(
         frozenset({"probs"}),
         fn,
         {"beta": 1.0},
+        min_samples=_DISAGREEMENT_MIN_SAMPLES.get(score_name, 1),
     )
 
 
@@ -239,6 +267,7 @@ def _builtin_strategies() -> list[Strategy]:
             S.bald,
             "Mutual information between label and parameters (BALD).",
             "Houlsby et al. 2011; Gal et al. 2017",
+            min_samples=2,
         ),
         score_strategy(
             "expected-entropy",
@@ -251,18 +280,21 @@ def _builtin_strategies() -> list[Strategy]:
             S.variation_ratio,
             "1 - (count of the modal predicted class) / K over the samples.",
             "Freeman 1965; Gal et al. 2017",
+            min_samples=2,
         ),
         score_strategy(
             "mean-std",
             S.mean_std,
             "Mean over classes of the std of p(c) across samples.",
             "Kampffmeyer et al. 2016; Gal et al. 2017",
+            min_samples=2,
         ),
         score_strategy(
             "vote-entropy",
             S.vote_entropy,
             "Entropy of the committee's hard votes.",
             "Dagan & Engelson 1995 (query by committee)",
+            min_samples=2,
         ),
         score_strategy(
             "consensus-entropy",
@@ -275,6 +307,7 @@ def _builtin_strategies() -> list[Strategy]:
             S.kl_disagreement,
             "Mean KL divergence of each member from the consensus.",
             "McCallum & Nigam 1998 (query by committee)",
+            min_samples=2,
         ),
     ]
     stochastic_sources = [
@@ -299,6 +332,9 @@ def _builtin_strategies() -> list[Strategy]:
             )
     return out
 
+
+#: Scores of the stochastic variants that measure disagreement between samples.
+_DISAGREEMENT_MIN_SAMPLES = {"bald": 2}
 
 _MODE_TEXT = {"power": "score^beta", "softmax": "exp(beta·score)", "softrank": "rank^-beta"}
 

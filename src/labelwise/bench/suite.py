@@ -142,9 +142,16 @@ def load_suite(path: str | os.PathLike[str]) -> Suite:
         description=str(raw.get("description", "")),
     )
     try:
-        suite.config()
+        cfg = suite.config()
     except TypeError as exc:
         raise LabelwiseError(f"{p}: bad [simulation] key: {exc}") from None
+    from labelwise.loop import check_strategy_config
+
+    for s in strategies:
+        try:
+            check_strategy_config(get_strategy(s), cfg)
+        except ValueError as exc:
+            raise LabelwiseError(f"{p}: {exc}") from None
     return suite
 
 

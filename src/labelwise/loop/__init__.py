@@ -30,7 +30,12 @@ Modules, one purpose each:
 from __future__ import annotations
 
 from labelwise.loop._ceal import ceal_threshold
-from labelwise.loop._config import SimulationConfig, check_config
+from labelwise.loop._config import (
+    SimulationConfig,
+    check_config,
+    check_strategy_config,
+    samples_per_item,
+)
 from labelwise.loop._proxy import (
     ProxyComparison,
     compare_proxy,
@@ -57,6 +62,7 @@ __all__ = [
     "SimulationConfig",
     "ceal_threshold",
     "check_config",
+    "check_strategy_config",
     "compare_proxy",
     "compare_proxy_runs",
     "initial_indices",
@@ -64,6 +70,7 @@ __all__ = [
     "read_results",
     "run_file_name",
     "run_simulation",
+    "samples_per_item",
     "selection_seconds",
     "simulate",
     "write_results",

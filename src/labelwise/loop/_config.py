@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -13,12 +13,17 @@ from labelwise.datasets import Dataset
 from labelwise.errors import BudgetError, LabelwiseError
 from labelwise.models import MODEL_NAMES, TrainConfig
 
+if TYPE_CHECKING:
+    from labelwise.strategies import Strategy
+
 __all__ = [
     "MEMBER_PREDICTORS",
     "PREDICTORS",
     "SimulationConfig",
     "check_config",
+    "check_strategy_config",
     "resolve_model_name",
+    "samples_per_item",
     "selector_model_name",
 ]
 
@@ -199,6 +204,41 @@ def check_config(cfg: SimulationConfig, data: Dataset) -> None:
             f"dataset {data.name!r} has unlabeled training items; a simulation needs the "
             "oracle labels of the whole pool"
         )
+
+
+def samples_per_item(cfg: SimulationConfig) -> int:
+    """K of the predictive samples ``[N, K, C]`` that ``cfg.predictor`` gives a strategy."""
+    if cfg.predictor in ("ensemble", "diverse-ensemble", "split-head"):
+        return int(cfg.ensemble_size)
+    if cfg.predictor == "stochastic-ensemble":
+        return int(cfg.ensemble_size) * int(cfg.mc_samples)
+    return int(cfg.mc_samples)  # MC dropout, weight samples, snapshots
+
+
+def check_strategy_config(strategy: Strategy, cfg: SimulationConfig) -> None:
+    """Refuse a predictor that gives ``strategy`` fewer samples than it needs.
+
+    Raises
+    ------
+    ValueError
+        A disagreement score (:attr:`~labelwise.strategies.Strategy.min_samples` = 2)
+        with K = 1: every score would be 0 and the batch decided by ties.
+    """
+    if "probs" not in strategy.needs or strategy.point_probs:
+        return
+    k = samples_per_item(cfg)
+    if k >= strategy.min_samples:
+        return
+    source = {
+        "ensemble": "ensemble_size", "diverse-ensemble": "ensemble_size",
+        "split-head": "ensemble_size",
+    }.get(cfg.predictor, "mc_samples")
+    raise ValueError(
+        f"strategy {strategy.name!r} measures disagreement between predictive samples and "
+        f"needs K >= {strategy.min_samples}, but predictor={cfg.predictor!r} with "
+        f"{source}={getattr(cfg, source)} gives K = {k} (every score would be 0); raise "
+        f"{source}"
+    )
 
 
 def _check_ensemble_proxy(cfg: SimulationConfig, data: Dataset) -> None:

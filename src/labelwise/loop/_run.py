@@ -24,6 +24,7 @@ from labelwise.loop._ceal import PseudoLabels, ceal_pseudo_labels
 from labelwise.loop._config import (
     SimulationConfig,
     check_config,
+    check_strategy_config,
     resolve_model_name,
     selector_model_name,
 )
@@ -215,6 +216,7 @@ def run_simulation(
     """
     strat = get_strategy(strategy)
     check_config(config, data)
+    check_strategy_config(strat, config)
     ckpt = Path(checkpoint) if checkpoint is not None else None
     run = _Run.create(data, strat, seed, config)
     result = _resume_or_start(ckpt, run, data.name)
@@ -581,6 +583,8 @@ def simulate(
     cfg = config or SimulationConfig()
     strat_list = [strategies] if isinstance(strategies, (str, Strategy)) else list(strategies)
     resolved = [get_strategy(s) for s in strat_list]
+    for strat in resolved:  # before the first run: not after the others have trained
+        check_strategy_config(strat, cfg)
     if isinstance(seeds, (int, np.integer)):
         if seeds < 1:
             raise BudgetError(f"seeds must be >= 1, got {seeds}")

@@ -166,6 +166,8 @@ def _bald(pbar: torch.Tensor, part: torch.Tensor | None, k: int) -> torch.Tensor
     """
     assert part is not None
     h_mean = entropy_of_rows(pbar).double()
+    if k == 1:  # one sample cannot disagree with itself: exactly 0, not rounding noise
+        return h_mean.zero_()
     return h_mean.sub_(part.double().div_(k)).clamp_min_(0.0)
 
 
@@ -189,6 +191,8 @@ def _inner_kl(
 
 def _kl_disagreement(pbar: torch.Tensor, part: torch.Tensor | None, k: int) -> torch.Tensor:
     assert part is not None
+    if k == 1:  # a one-member committee is its own consensus: exactly 0
+        return torch.zeros_like(part)
     return part.div(k).clamp_min_(0.0)
 
 

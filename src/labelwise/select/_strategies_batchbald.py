@@ -29,5 +29,6 @@ STRATEGIES: list[Strategy] = [
         frozenset({"probs"}),
         _batchbald_fn,
         joint_samples=True,
+        min_samples=2,
     ),
 ]
