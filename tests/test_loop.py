@@ -189,6 +189,17 @@ def test_disagreement_scores_refuse_a_single_sample(digits, settings: dict, sour
         check_strategy_config(get_strategy(name), cfg)  # K = 1 is meaningful for them
 
 
+@pytest.mark.parametrize("name", ["badge", "egl"])
+def test_last_layer_gradient_strategies_refuse_split_head_models(digits, name: str) -> None:  # type: ignore[no-untyped-def]
+    """The trunk output of a split-head model feeds M hidden layers, not one softmax layer, so
+    BADGE's and EGL's closed forms would measure the gradient of no layer."""
+    for settings in ({"model": "split-head-mlp", "predictor": "split-head"},
+                     {"proxy_model": "split-head-mlp"}):
+        cfg = dataclasses.replace(FAST, **settings)
+        with pytest.raises(ValueError, match=f"{name}.*softmax layer.*split-head-mlp"):
+            run_simulation(digits, name, 0, cfg)
+
+
 def test_stochastic_ensemble_counts_members_times_passes(digits) -> None:  # type: ignore[no-untyped-def]
     from labelwise.loop import samples_per_item
 

@@ -260,3 +260,6 @@ def test_point_probs_needs_probs_and_embeddings() -> None:
         Strategy("x", "t", "t", frozenset({"probs", "embeddings"}), fn, point_probs=True,
                  joint_samples=True)
     assert get_strategy("badge").point_probs
+    # EGL's closed form is the gradient norm of the network whose h it is given: the same
+    # network's p, not the MC-dropout mean (Settles et al. use one model)
+    assert get_strategy("egl").point_probs

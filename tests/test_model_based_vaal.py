@@ -62,6 +62,32 @@ def test_training_objective_uses_the_analytic_kl() -> None:
     )
 
 
+def test_every_update_draws_a_fresh_minibatch_pair_as_the_official_solver(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sinha et al.'s solver.py draws a new (labeled, unlabeled) pair between the VAE updates
+    and between the discriminator updates; the first discriminator update reuses the last
+    VAE update's pair. (Reusing one pair for both VAE updates was two steps on one batch.)"""
+    seen: list[tuple[torch.Tensor, bool]] = []
+    encode = vaal_mod.VAE.encode
+
+    def spy(self: vaal_mod.VAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        seen.append((x.detach().clone(), torch.is_grad_enabled()))  # no grad: a D update
+        return encode(self, x)
+
+    monkeypatch.setattr(vaal_mod.VAE, "encode", spy)
+    X_l, X_u, _ = _toy()
+    cfg = dataclasses.replace(FAST, iterations=1, vae_steps=3, discriminator_steps=2,
+                              batch_size=8)
+    train_vaal(X_l, X_u, config=cfg, generator=torch.Generator().manual_seed(0))
+    vae_x = [x for x, grad in seen if grad]
+    disc_x = [x for x, grad in seen if not grad]
+    assert len(vae_x) == 3 and len(disc_x) == 2
+    for a, b in [(vae_x[0], vae_x[1]), (vae_x[1], vae_x[2]), (disc_x[0], disc_x[1])]:
+        assert not torch.equal(a, b)  # a fresh pair
+    assert torch.equal(disc_x[0], vae_x[2])  # the official solver's reuse
+
+
 def test_discriminator_separates_items_unlike_the_labeled_set() -> None:
     X_l, X_u, is_b = _toy()
     res = train_vaal(X_l, X_u, config=FAST, rng=0)

@@ -125,6 +125,7 @@ STRATEGIES: list[Strategy] = [
         frozenset({"probs", "embeddings"}),
         _egl_fn,
         {"include_bias": True},
+        point_probs=True,  # p and h of one network: its own last-layer gradient
     ),
     Strategy(
         "label-dispersion",

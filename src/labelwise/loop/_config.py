@@ -216,15 +216,27 @@ def samples_per_item(cfg: SimulationConfig) -> int:
 
 
 def check_strategy_config(strategy: Strategy, cfg: SimulationConfig) -> None:
-    """Refuse a predictor that gives ``strategy`` fewer samples than it needs.
+    """Refuse settings that make ``strategy`` meaningless: too few samples, wrong features.
 
     Raises
     ------
     ValueError
         A disagreement score (:attr:`~labelwise.strategies.Strategy.min_samples` = 2)
-        with K = 1: every score would be 0 and the batch decided by ties.
+        with K = 1: every score would be 0 and the batch decided by ties. A last-layer
+        gradient strategy (:attr:`~labelwise.strategies.Strategy.point_probs`: BADGE, EGL)
+        with a split-head model, whose embeddings are not the input of one softmax layer.
     """
-    if "probs" not in strategy.needs or strategy.point_probs:
+    if strategy.point_probs:
+        for attr in ("model", "proxy_model"):
+            name = getattr(cfg, attr)
+            if isinstance(name, str) and name.startswith("split-head"):
+                raise ValueError(
+                    f"strategy {strategy.name!r} reads the embeddings as the input of the "
+                    f"softmax layer (a last-layer gradient), but {attr}={name!r} has M heads, "
+                    "each with its own hidden layer after the shared trunk; use another model"
+                )
+        return
+    if "probs" not in strategy.needs:
         return
     k = samples_per_item(cfg)
     if k >= strategy.min_samples:

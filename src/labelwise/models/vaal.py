@@ -5,9 +5,11 @@ Sinha, Ebrahimi & Darrell (2019), "Variational adversarial active learning", ICC
 A β-VAE (Higgins et al. 2017) learns a latent space from labeled **and** unlabeled inputs;
 a discriminator ``D`` on the VAE's latent means learns to tell labeled items (target 1) from
 unlabeled ones (target 0), while the VAE is trained adversarially to make ``D`` call every
-item labeled (the paper's transductive objective, eq. 2-4). Each training iteration draws a
-labeled and an unlabeled minibatch and takes ``vae_steps`` VAE updates, then
-``discriminator_steps`` discriminator updates (the official code: 2 and 1).
+item labeled (the paper's transductive objective, eq. 2-4). Each training iteration takes
+``vae_steps`` VAE updates, then ``discriminator_steps`` discriminator updates (the official
+code: 2 and 1), each update on a freshly drawn pair of a labeled and an unlabeled minibatch
+except that the first discriminator update reuses the last VAE update's pair, as the
+official solver does.
 
 VAE loss of one minibatch pair (``x_l`` labeled, ``x_u`` unlabeled)::
 
@@ -67,7 +69,8 @@ class VAALConfig:
     hidden : int, default 128
         Width of the MLP encoder / decoder layers and of the discriminator.
     iterations : int or None, default None
-        Training iterations; each draws one labeled and one unlabeled minibatch. None:
+        Training iterations (each of ``vae_steps + discriminator_steps - 1`` minibatch
+        pairs). None:
         about 10 passes over the unlabeled set, ``max(20, ceil(10 * N_u / batch_size))``
         (the official code trains ``epochs * N / batch_size`` iterations).
     batch_size : int, default 64
@@ -397,17 +400,25 @@ def train_vaal(
         20, math.ceil(10 * Xu.shape[0] / cfg.batch_size)
     )
     target_d = torch.cat([torch.ones(bl, device=dev), torch.zeros(bu, device=dev)])
+
+    def pair() -> torch.Tensor:
+        # [labeled; unlabeled] in one tensor: one forward pass (half the kernel launches)
+        return torch.cat([batch(Xl, bl), batch(Xu, bu)])
+
     for _ in range(n_iter):
-        # One forward pass over [labeled; unlabeled] (half the kernel launches of two).
-        x = torch.cat([batch(Xl, bl), batch(Xu, bu)])
+        # A fresh pair per update, except that the first discriminator update sees the
+        # last VAE update's pair (Sinha et al.'s solver.py draws between updates).
         loss_v = torch.zeros(())
         for _ in range(cfg.vae_steps):
+            x = pair()
             loss_v = _vae_loss(vae, disc, x, bl, cfg, g)
             opt_v.zero_grad(set_to_none=True)
             loss_v.backward()
             opt_v.step()
         loss_d = torch.zeros(())
-        for _ in range(cfg.discriminator_steps):
+        for step in range(cfg.discriminator_steps):
+            if step > 0:
+                x = pair()
             with torch.no_grad():
                 mu, _ = vae.encode(x)
             bce = F.binary_cross_entropy_with_logits(disc(mu), target_d, reduction="none")
