@@ -142,6 +142,22 @@ def test_ranking_loss_zero_when_ordered_beyond_margin() -> None:
     assert float(loss_ranking_loss(pred, target)) == 0.0
 
 
+@pytest.mark.parametrize(
+    "settings,match",
+    [({"ceal_delta0": 0.0}, "never pseudo-label"),
+     ({"ceal_decay": 0.5}, "CEAL is off"),
+     ({"ceal_decay": float("nan")}, "CEAL is off"),
+     ({"model": "ll-mlp", "predictor": "snapshot", "mc_samples": 2}, "stop-gradient"),
+     ({"model": "ll-mlp", "predictor": "diverse-ensemble"}, "stop-gradient")],
+)
+def test_ceal_and_learning_loss_settings_that_would_silently_do_nothing(
+    settings: dict, match: str
+) -> None:
+    cfg = SimulationConfig(**{**FAST, **settings})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=match):
+        run_simulation(load_dataset("digits-flat"), "entropy", 0, cfg)
+
+
 def test_ranking_loss_by_hand() -> None:
     target = torch.tensor([3.0, 1.0, 7.0, 2.0, 0.0])  # odd B: middle item unused
     pred = torch.tensor([0.5, 2.0, 9.0, 1.0, 0.0])

@@ -176,9 +176,16 @@ def test_proxy_config_errors(digits) -> None:  # type: ignore[no-untyped-def]
         ({"proxy_epochs": 0}, "proxy_epochs must be None or a positive integer"),
         ({"proxy_epochs": 2, "ceal_delta0": 0.5}, "cannot be combined"),
         ({"proxy_model": "mlp", "predictor": "split-head"}, "proxy_model='mlp'"),
+        # the predictor trains the proxy, so its limits apply to proxy_epochs (these
+        # passed validation and failed after the first round, or were silently cut)
+        ({"proxy_epochs": 1, "predictor": "diverse-ensemble"}, "proxy_epochs >= 2"),
+        ({"proxy_epochs": 2, "predictor": "snapshot", "mc_samples": 3},
+         "cuts proxy_epochs=2 into mc_samples=3"),
+        ({"proxy_epochs": 2, "predictor": "diverse-ensemble", "ensemble_warmup_epochs": 3},
+         r"\[1, proxy_epochs - 1\] = \[1, 1\], got 3"),
     ]:
         with pytest.raises(ValueError, match=msg):
-            run_simulation(digits, "bald", 0, SimulationConfig(**BASE, **bad))  # type: ignore[arg-type]
+            run_simulation(digits, "bald", 0, SimulationConfig(**{**BASE, **bad}))  # type: ignore[arg-type]
 
 
 def test_compare_proxy_runs_pairs_by_strategy_and_seed() -> None:

@@ -197,6 +197,16 @@ def check_config(cfg: SimulationConfig, data: Dataset) -> None:
             v = getattr(cfg, attr)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:
                 raise ValueError(f"{attr} must be a finite number >= 0, got {v!r}")
+        if cfg.ceal_delta0 == 0:
+            raise ValueError(
+                "ceal_delta0=0 turns CEAL on but no entropy is below 0, so it would never "
+                "pseudo-label; give a threshold > 0 (nats), or None to turn CEAL off"
+            )
+    elif cfg.ceal_decay != 0:
+        raise ValueError(
+            f"ceal_decay={cfg.ceal_decay!r} is set but CEAL is off (ceal_delta0=None); set "
+            "ceal_delta0 to turn CEAL on, or drop ceal_decay"
+        )
     if data.y_test is None or data.X_test is None:
         raise LabelwiseError(f"dataset {data.name!r} has no test set; simulation needs one")
     if np.any(data.y_train < 0):
@@ -257,25 +267,43 @@ def _check_ensemble_proxy(cfg: SimulationConfig, data: Dataset) -> None:
     m = cfg.ensemble_size
     if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
         raise ValueError(f"ensemble_size must be a positive integer, got {m!r}")
+    pe = cfg.proxy_epochs
+    if pe is not None and (isinstance(pe, bool) or not isinstance(pe, (int, np.integer)) or pe < 1):
+        raise ValueError(f"proxy_epochs must be None or a positive integer, got {pe!r}")
+    # The predictor shapes the training of the network that selects: the proxy's under
+    # selection via proxy (its own epochs when proxy_epochs is set), else the target's.
+    if cfg.uses_proxy and pe is not None:
+        epochs, which = int(pe), "proxy_epochs"
+    else:
+        epochs, which = cfg.train.epochs, "train.epochs"
     w = cfg.ensemble_warmup_epochs
     if w is not None and (
         isinstance(w, bool) or not isinstance(w, (int, np.integer))
-        or not 1 <= w <= cfg.train.epochs - 1
+        or not 1 <= w <= epochs - 1
     ):
         raise ValueError(
-            f"ensemble_warmup_epochs must be None or an integer in [1, train.epochs - 1] = "
-            f"[1, {cfg.train.epochs - 1}], got {w!r}"
+            f"ensemble_warmup_epochs must be None or an integer in [1, {which} - 1] = "
+            f"[1, {epochs - 1}], got {w!r}"
         )
-    if cfg.predictor == "snapshot" and cfg.train.epochs < cfg.mc_samples:
+    if cfg.predictor == "snapshot" and epochs < cfg.mc_samples:
         raise ValueError(
-            f"predictor='snapshot' cuts train.epochs={cfg.train.epochs} into mc_samples="
-            f"{cfg.mc_samples} cycles of at least one epoch; raise train.epochs or lower "
+            f"predictor='snapshot' cuts {which}={epochs} into mc_samples="
+            f"{cfg.mc_samples} cycles of at least one epoch; raise {which} or lower "
             "mc_samples (the number of snapshots)"
         )
-    if cfg.predictor == "diverse-ensemble" and cfg.train.epochs < 2:
+    if cfg.predictor == "diverse-ensemble" and epochs < 2:
         raise ValueError(
-            "predictor='diverse-ensemble' needs train.epochs >= 2 (a shared warm-up, then "
-            f"each member's own epochs), got {cfg.train.epochs}"
+            f"predictor='diverse-ensemble' needs {which} >= 2 (a shared warm-up, then "
+            f"each member's own epochs), got {epochs}"
+        )
+    if cfg.predictor in ("snapshot", "diverse-ensemble") and (
+        selector_model_name(cfg, data).startswith("ll-")
+    ):
+        raise ValueError(
+            f"predictor={cfg.predictor!r} trains in several calls (cycles / warm-up and "
+            "continuations), so a learning-loss model's stop-gradient epoch, counted within "
+            "one call, may never be reached; use predictor='auto' or 'ensemble' with ll-* "
+            "models"
         )
     if cfg.warm_start and cfg.predictor in ("ensemble", "stochastic-ensemble"):
         raise ValueError(
@@ -287,9 +315,6 @@ def _check_ensemble_proxy(cfg: SimulationConfig, data: Dataset) -> None:
             f"proxy_model must be None, 'auto' or one of {list(MODEL_NAMES)}, got "
             f"{cfg.proxy_model!r}"
         )
-    pe = cfg.proxy_epochs
-    if pe is not None and (isinstance(pe, bool) or not isinstance(pe, (int, np.integer)) or pe < 1):
-        raise ValueError(f"proxy_epochs must be None or a positive integer, got {pe!r}")
     if cfg.uses_proxy and cfg.ceal_delta0 is not None:
         raise ValueError(
             "CEAL (ceal_delta0) and selection via proxy (proxy_model / proxy_epochs) cannot "
