@@ -186,6 +186,8 @@ def test_disagreement_scores_refuse_a_single_sample(digits, settings: dict, sour
     from labelwise.strategies import get_strategy
 
     for name in ("entropy", "margin", "consensus-entropy", "random", "badge", "coreset"):
+        if name == "badge" and cfg.model.startswith("split-head"):
+            continue  # refused for another reason (test below)
         check_strategy_config(get_strategy(name), cfg)  # K = 1 is meaningful for them
 
 
