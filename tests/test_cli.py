@@ -169,8 +169,15 @@ def test_bench_suite_and_report(tmp_path: Path) -> None:
     assert res.exit_code == 0
     assert (out / "runs" / "random__seed0.json").stat().st_mtime_ns == mtime
     (out / "report.md").unlink()
-    res = runner.invoke(app, ["report", str(out), "--targets", "0.5"])
-    assert res.exit_code == 0 and (out / "report.md").read_text() == md_before.replace("# smoke", f"# {out.name}")
+    summary = (out / "summary.json").read_text()
+    # `report` reproduces bench's report exactly: the suite's name and targets from the
+    # folder's suite.toml (it used the folder name and the default targets 0.8, 0.9)
+    res = runner.invoke(app, ["report", str(out)])
+    assert res.exit_code == 0, res.output
+    assert (out / "report.md").read_text() == md_before
+    assert (out / "summary.json").read_text() == summary
+    res = runner.invoke(app, ["report", str(out), "--targets", "0.6"])  # explicit targets win
+    assert res.exit_code == 0 and "labels to 60%" in (out / "report.md").read_text()
 
 
 def test_bench_bad_suite(tmp_path: Path) -> None:
@@ -277,6 +284,18 @@ def test_bench_subset_and_status(tmp_path: Path) -> None:
     ck.write_text(json.dumps(d))
     res = runner.invoke(app, ["bench", str(suite), "--out", str(out), "--status"], terminal_width=300)
     assert "other settings than the suite" in res.stdout
+    # ... and left out of the results and report that bench writes for the other pairs (it
+    # used to publish a 40-label random beside a 30-label BALD, paired as if one protocol)
+    res = runner.invoke(
+        app, ["bench", str(suite), "--out", str(out), "--strategies", "random", "--seeds", "0"],
+        terminal_width=300,
+    )
+    assert res.exit_code == 0, res.output
+    assert "left out of the report: bald seed 0" in res.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert [(r["strategy"], r["seed"]) for r in results["runs"]] == [("random", 0)]
+    assert "bald" not in (out / "report.md").read_text()
+    assert runner.invoke(app, ["report", str(out)]).exit_code == 0  # one protocol again
     for bad, msg in (
         (["--seeds", "zero"], "--seeds must be comma-separated integers"),
         (["--seeds", "5"], "not in the suite"),

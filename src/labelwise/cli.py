@@ -461,9 +461,14 @@ def bench_cmd(
             _err.print(f"skipped {b.strategy} seed {b.seed}: another process is running it "
                        f"into {out} ({b.holder})", highlight=False)
 
+        def on_other_settings(strategy: str, seed: int) -> None:
+            _err.print(f"left out of the report: {strategy} seed {seed} in {out} was written "
+                       "with other settings than the suite (see --status); use another --out "
+                       "for a changed suite", highlight=False)
+
         runs = run_suite(
             suite, out, jobs=jobs, on_done=on_done, strategies=only_strategies, seeds=only_seeds,
-            on_busy=on_busy,
+            on_busy=on_busy, on_other_settings=on_other_settings,
         )
     except (LabelwiseError, ValueError) as exc:
         raise _fail(str(exc)) from None
@@ -514,6 +519,20 @@ def _print_progress(
     n_done = sum(r.finished for r in rows)
     n_part = sum(r.labels > 0 and not r.finished for r in rows)
     _out.print(f"{n_done} of {len(rows)} runs finished, {n_part} partial")
+
+
+def _folder_suite(folder: Path) -> Any:
+    """The suite a ``bench`` folder was written with (its ``suite.toml``), or None."""
+    from labelwise.bench.suite import load_suite
+
+    path = folder / "suite.toml"
+    if not path.is_file():
+        return None
+    try:
+        return load_suite(path)
+    except LabelwiseError as exc:
+        _err.print(f"note: ignoring {path} ({exc})", highlight=False, soft_wrap=True)
+        return None
 
 
 def _finished_runs(folder: Path) -> list[Any]:
@@ -603,7 +622,10 @@ def compare_proxy_cmd(
 @app.command("report")
 def report_cmd(
     out: Path = typer.Argument(..., help="A folder written by `labelwise bench` or `simulate`."),
-    targets: str = typer.Option("0.8,0.9", "--targets", help="Accuracies for labels-to-target."),
+    targets: str = typer.Option(
+        "", "--targets",
+        help="Accuracies for labels-to-target (default: the suite's, else 0.8,0.9).",
+    ),
     compare: list[Path] = typer.Option(
         [], "--compare",
         help="Add the finished runs of another folder with the same protocol (e.g. the main "
@@ -615,13 +637,33 @@ def report_cmd(
         help="Only these strategies of the --compare folders (comma-separated, e.g. random,bald).",
     ),
 ) -> None:
-    """Regenerate the Markdown report and plots from saved results."""
+    """Regenerate the Markdown report and plots from saved results.
+
+    A folder written by ``labelwise bench`` keeps its suite (``suite.toml``): its name, its
+    targets (unless ``--targets`` is given) and its dataset are used, and runs written with
+    other settings than the suite are left out, so the report equals the one bench wrote.
+    """
     from labelwise.bench.combine import check_one_protocol, combine_runs
     from labelwise.bench.report import write_report
+    from labelwise.bench.suite import dataset_groups, runs_of_suite_settings
 
     try:
-        target_list = list(check_targets(targets, "--targets"))
+        suite = _folder_suite(out)
+        if targets.strip():
+            target_list = list(check_targets(targets, "--targets"))
+        else:
+            target_list = list(suite.targets) if suite is not None else [0.8, 0.9]
         runs = _finished_runs(out)
+        # the title `simulate` gives its report, or the suite's name
+        title = f"{runs[0].dataset}, b={runs[0].config.get('batch_size')}" if runs else out.name
+        if suite is not None:
+            title = suite.name
+            runs, other = runs_of_suite_settings(suite, runs)
+            for r in other:
+                _err.print(f"left out of the report: {r.strategy} seed {r.seed} in {out} was "
+                           "written with other settings than its suite.toml", highlight=False)
+            if not runs:
+                raise _UsageError(f"{out} has no finished run with its suite's settings")
         check_one_protocol(runs, str(out))
         if compare_strategies and not compare:
             raise _UsageError("--compare-strategies needs at least one --compare folder")
@@ -634,13 +676,12 @@ def report_cmd(
             wanted = [s.strip() for s in compare_strategies.split(",") if s.strip()] or None
             others = {label: _finished_runs(folder) for label, folder in zip(labels, compare)}
             runs = combine_runs(runs, others, strategies=wanted)
-        from labelwise.bench.suite import dataset_groups
-
-        groups = dataset_groups(runs[0].dataset) if runs else None
-        write_report(out, runs, targets=target_list, title=out.name, groups=groups)
+        dataset = suite.dataset if suite is not None else (runs[0].dataset if runs else None)
+        groups = dataset_groups(dataset) if dataset is not None else None
+        write_report(out, runs, targets=target_list, title=title, groups=groups)
     except (LabelwiseError, ValueError, OSError, _UsageError) as exc:
         raise _fail(str(exc)) from None
-    _print_summary(runs, target_list, out.name, groups)
+    _print_summary(runs, target_list, title, groups)
     _out.print(f"report: {out / 'report.md'}")
 
 

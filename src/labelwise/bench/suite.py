@@ -258,6 +258,7 @@ def run_suite(
     strategies: Sequence[str] | None = None,
     seeds: Sequence[int] | None = None,
     on_busy: Callable[[PairBusy], None] | None = None,
+    on_other_settings: Callable[[str, int], None] | None = None,
 ) -> list[Any]:
     """Run every (strategy, seed) pair of a suite, resuming finished or partial runs.
 
@@ -277,6 +278,11 @@ def run_suite(
     on_busy : callable, optional
         ``on_busy(PairBusy)`` for each pair skipped because another process is running it
         into the same folder (see :func:`_run_pair`); it is left out of the report.
+    on_other_settings : callable, optional
+        ``on_other_settings(strategy, seed)`` for each finished run in ``out_dir`` that was
+        written with other settings than the suite's (e.g. before the suite file was
+        edited); it is left out of the results and the report, which would otherwise
+        compare runs of different protocols.
 
     Returns
     -------
@@ -325,11 +331,17 @@ def run_suite(
             futs = {pool.submit(_run_pair, s, st, sd, str(out), 1): (st, sd) for st, sd in pairs}
             for fut in cf.as_completed(futs):
                 collect(futs[fut], fut.result())
+    wanted = s.config().to_dict()
     for st, sd in all_pairs:
         if (st, sd) not in done and (st, sd) not in busy:
             earlier = _finished_run(out, st, sd)
-            if earlier is not None:
-                done[(st, sd)] = earlier
+            if earlier is None:
+                continue
+            if _written_with_other_settings(earlier, wanted):
+                if on_other_settings:
+                    on_other_settings(st, sd)
+                continue
+            done[(st, sd)] = earlier
     runs = [RunResult.from_dict(done[p]) for p in all_pairs if p in done]
     if not runs:  # every chosen pair was busy and nothing else has finished yet
         return []
@@ -365,6 +377,23 @@ def _finished_run(out: Path, strategy: str, seed: int) -> dict[str, Any] | None:
     return d if d.get("finished") else None
 
 
+def _written_with_other_settings(run: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Whether a run checkpoint's config differs from ``wanted`` (a suite's, as a dict)."""
+    from labelwise.loop import SimulationConfig
+
+    try:
+        return bool(SimulationConfig.from_dict(run.get("config", {})).to_dict() != wanted)
+    except (TypeError, ValueError, AttributeError):
+        return True
+
+
+def runs_of_suite_settings(suite: Suite, runs: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+    """``(runs with the suite's settings, the others)`` of ``RunResult`` objects."""
+    wanted = suite.config().to_dict()
+    same = [r for r in runs if not _written_with_other_settings(r.to_dict(), wanted)]
+    return same, [r for r in runs if r not in same]
+
+
 @dataclass(frozen=True)
 class PairProgress:
     """Where one (strategy, seed) run of a suite stands in an output folder."""
@@ -386,7 +415,7 @@ def suite_progress(
 
     Reads the per-run checkpoints only; nothing is run or written.
     """
-    from labelwise.loop import SimulationConfig, run_file_name
+    from labelwise.loop import run_file_name
 
     s = load_suite(suite) if not isinstance(suite, Suite) else suite
     wanted = s.config().to_dict()
@@ -401,9 +430,6 @@ def suite_progress(
                 rounds = d.get("rounds", [])
                 labels = int(rounds[-1]["n_labeled"]) if rounds else 0
                 finished = bool(d.get("finished"))
-                try:
-                    other = SimulationConfig.from_dict(d.get("config", {})).to_dict() != wanted
-                except (TypeError, ValueError):
-                    other = True
+                other = _written_with_other_settings(d, wanted)
             rows.append(PairProgress(st, sd, labels, budget, finished, other))
     return rows
