@@ -204,6 +204,12 @@ def test_parallel_workers_die_with_the_bench_process() -> None:
         ("seeds = 1\nname = 5", "name must be a string"),
         ("seeds = 1\nsimulation = 5", "[simulation] must be a table"),
         ("seeds = 1\n[train]\nepoch = 3", "unknown [train] keys ['epoch']"),
+        # caught when the suite is read, not as a traceback once a run starts
+        ('seeds = 1\n[simulation]\ndevice = "bogus"', "device must be a torch device"),
+        ('seeds = 1\n[simulation]\npool_subset = "5"', "pool_subset must be None or a positive"),
+        ('seeds = 1\n[simulation]\nwarm_start = "false"', "warm_start must be true or false"),
+        ("seeds = 1\n[simulation]\ntrain = 5", "put training settings in [train]"),
+        ('seeds = 1\n[simulation]\nmodel = 3', "model must be a string"),
     ],
 )
 def test_bad_suites_are_rejected_with_the_key_named(

@@ -68,6 +68,17 @@ def test_resume_from_checkpoint_equals_uninterrupted(digits, tmp_path: Path) -> 
     np.testing.assert_allclose(resumed.accuracy, full.accuracy)
     with pytest.raises(LabelwiseError, match="another configuration"):
         run_simulation(digits, "margin", 1, SimulationConfig(budget=40, model="mlp"), checkpoint=ckpt)
+    # the refusal names each setting that differs, with both values (nested: train.*)
+    other = dataclasses.replace(FAST, budget=50, train=dataclasses.replace(FAST.train, epochs=7))
+    with pytest.raises(LabelwiseError, match=r"budget: 60 there, 50 now, train\.epochs: 40 "
+                                             r"there, 7 now\)"):
+        run_simulation(digits, "margin", 1, other, checkpoint=ckpt)
+    # a damaged checkpoint is a one-line error naming the file, not a KeyError traceback
+    for body in ('{"schema_version": 1, "strategy": "margin"}', "[]", '{"rounds": '):
+        bad = tmp_path / "bad.json"
+        bad.write_text(body)
+        with pytest.raises(LabelwiseError, match="bad.json.*delete bad.json"):
+            run_simulation(digits, "margin", 1, FAST, checkpoint=bad)
 
 
 def test_warm_start_and_subset_and_labeled_strategies(digits, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -77,10 +88,9 @@ def test_warm_start_and_subset_and_labeled_strategies(digits, tmp_path: Path) ->
     )
     runs = simulate(digits, ["entropy", "coreset"], seeds=[0], config=cfg, out_dir=tmp_path)
     assert [r.strategy for r in runs] == ["entropy", "coreset"]
-    # only the last round's weights are kept (earlier ones are removed once superseded)
-    assert sorted(p.name for p in (tmp_path / "runs").glob("entropy__seed0*.pt")) == [
-        f"entropy__seed0.round{len(runs[0].rounds) - 1}.pt"
-    ]
+    # a finished run keeps no weights (each round's are removed once superseded, the last
+    # once the run is finished: nothing resumes it)
+    assert list((tmp_path / "runs").glob("*.pt")) == []
     saved = read_results(tmp_path / "results.json")
     assert [r.acquired() for r in saved] == [r.acquired() for r in runs]
 
@@ -137,6 +147,7 @@ def test_warm_start_resume_is_exact_after_a_kill_between_weights_and_json(
     resumed = run_simulation(digits, "entropy", 0, WARM, checkpoint=ckpt)
     assert resumed.acquired() == full.acquired()
     np.testing.assert_allclose(resumed.accuracy, full.accuracy)
+    assert list(tmp_path.glob("*.pt")) == []  # the orphaned round files are gone too
 
 
 def test_warm_start_resume_without_its_weights_is_an_error(digits, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -115,6 +115,11 @@ def load_suite(path: str | os.PathLike[str]) -> Suite:
     for key in ("name", "dataset", "description"):
         if key in raw and not isinstance(raw[key], str):
             raise LabelwiseError(f"{p}: {key} must be a string, got {raw[key]!r}")
+    if "train" in raw.get("simulation", {}):
+        raise LabelwiseError(
+            f"{p}: [simulation] has a 'train' key, which the [train] table would silently "
+            "replace; put training settings in [train]"
+        )
     from labelwise.models import TrainConfig
 
     train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -145,6 +150,10 @@ def load_suite(path: str | os.PathLike[str]) -> Suite:
         cfg = suite.config()
     except TypeError as exc:
         raise LabelwiseError(f"{p}: bad [simulation] key: {exc}") from None
+    try:  # types and values that need no dataset (pool sizes are checked when it runs)
+        _check_settings_types(cfg)
+    except (ValueError, TypeError, LabelwiseError) as exc:
+        raise LabelwiseError(f"{p}: {exc}") from None
     from labelwise.loop import check_strategy_config
 
     for s in strategies:
@@ -153,6 +162,13 @@ def load_suite(path: str | os.PathLike[str]) -> Suite:
         except ValueError as exc:
             raise LabelwiseError(f"{p}: {exc}") from None
     return suite
+
+
+def _check_settings_types(cfg: Any) -> None:
+    """The dataset-free part of :func:`labelwise.loop.check_config` (types, device, ...)."""
+    from labelwise.loop._config import check_config_types
+
+    check_config_types(cfg)
 
 
 def _load_data(dataset: str) -> Any:

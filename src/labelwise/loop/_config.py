@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import torch
 
 from labelwise.datasets import Dataset
 from labelwise.errors import BudgetError, LabelwiseError
@@ -21,6 +22,7 @@ __all__ = [
     "PREDICTORS",
     "SimulationConfig",
     "check_config",
+    "check_config_types",
     "check_strategy_config",
     "resolve_model_name",
     "samples_per_item",
@@ -171,11 +173,8 @@ def check_config(cfg: SimulationConfig, data: Dataset) -> None:
     LabelwiseError
         The dataset has no test set or unlabeled training items (no oracle).
     """
+    check_config_types(cfg)
     n = data.X_train.shape[0]
-    for attr in ("batch_size", "budget", "initial_size", "mc_samples"):
-        v = getattr(cfg, attr)
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise BudgetError(f"{attr} must be a positive integer, got {v!r}")
     if cfg.initial_size > cfg.budget:
         raise BudgetError(
             f"initial_size={cfg.initial_size} exceeds budget={cfg.budget}; "
@@ -183,14 +182,10 @@ def check_config(cfg: SimulationConfig, data: Dataset) -> None:
         )
     if cfg.budget > n:
         raise BudgetError(f"budget={cfg.budget} exceeds the pool of {n} items of {data.name!r}")
-    if cfg.initial not in ("balanced", "random"):
-        raise ValueError(f"initial must be 'balanced' or 'random', got {cfg.initial!r}")
     if cfg.pool_subset is not None and cfg.pool_subset < cfg.batch_size:
         raise BudgetError(
             f"pool_subset={cfg.pool_subset} is smaller than batch_size={cfg.batch_size}"
         )
-    if cfg.predictor not in PREDICTORS:
-        raise ValueError(f"predictor must be one of {list(PREDICTORS)}, got {cfg.predictor!r}")
     _check_ensemble_proxy(cfg, data)
     if cfg.ceal_delta0 is not None:
         for attr in ("ceal_delta0", "ceal_decay"):
@@ -214,6 +209,44 @@ def check_config(cfg: SimulationConfig, data: Dataset) -> None:
             f"dataset {data.name!r} has unlabeled training items; a simulation needs the "
             "oracle labels of the whole pool"
         )
+
+
+def check_config_types(cfg: SimulationConfig) -> None:
+    """The checks of :func:`check_config` that need no dataset: types and single values.
+
+    Raises
+    ------
+    BudgetError
+        Sizes that are not positive integers.
+    TypeError
+        ``warm_start`` not a bool, ``model`` / ``device`` / ``predictor`` not strings.
+    ValueError
+        An unknown ``initial``, ``device`` or ``predictor``.
+    """
+    for attr in ("batch_size", "budget", "initial_size", "mc_samples"):
+        v = getattr(cfg, attr)
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise BudgetError(f"{attr} must be a positive integer, got {v!r}")
+    ps = cfg.pool_subset
+    if ps is not None and (isinstance(ps, bool) or not isinstance(ps, (int, np.integer))):
+        raise BudgetError(f"pool_subset must be None or a positive integer, got {ps!r}")
+    if cfg.initial not in ("balanced", "random"):
+        raise ValueError(f"initial must be 'balanced' or 'random', got {cfg.initial!r}")
+    if not isinstance(cfg.warm_start, (bool, np.bool_)):
+        # a string such as "false" would be truthy and silently turn warm start on
+        raise TypeError(f"warm_start must be true or false, got {cfg.warm_start!r}")
+    for attr in ("model", "device", "predictor"):
+        if not isinstance(getattr(cfg, attr), str):
+            raise TypeError(f"{attr} must be a string, got {getattr(cfg, attr)!r}")
+    try:
+        torch.device(cfg.device)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"device must be a torch device such as 'cpu' or 'cuda:0', got {cfg.device!r} "
+            f"({exc})"
+        ) from None
+    if cfg.predictor not in PREDICTORS:
+        raise ValueError(f"predictor must be one of {list(PREDICTORS)}, got {cfg.predictor!r}")
 
 
 def samples_per_item(cfg: SimulationConfig) -> int:

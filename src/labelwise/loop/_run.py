@@ -7,6 +7,7 @@ predict what the strategy needs -> select -> reveal the oracle labels -> record 
 from __future__ import annotations
 
 import dataclasses
+import glob
 import json
 import os
 import time
@@ -57,6 +58,7 @@ from labelwise.models import (
     extract_embeddings,
     learning_loss_stop_epoch,
     make_model,
+    make_optimizer,
     predict_with_embeddings,
 )
 from labelwise.pool import Pool
@@ -217,6 +219,10 @@ def run_simulation(
     strat = get_strategy(strategy)
     check_config(config, data)
     check_strategy_config(strat, config)
+    # The first optimiser a process builds imports torch's compiler stack (2-5 s); build a
+    # throwaway one now, so that it is not charged to round 0's training seconds of
+    # whichever run comes first in the process (bench: random, seed-major).
+    make_optimizer(torch.nn.Linear(1, 1), config.train)
     ckpt = Path(checkpoint) if checkpoint is not None else None
     run = _Run.create(data, strat, seed, config)
     result = _resume_or_start(ckpt, run, data.name)
@@ -270,13 +276,18 @@ def run_simulation(
         result.rounds.append(rec)
         result.finished = not rec.selected
         if ckpt is not None:
-            if keeps_weights:
+            if keeps_weights and not result.finished:
                 # The weights of round r go to their own file *before* the JSON that counts
                 # round r, and round r - 1's file goes only after it: a kill at any point
                 # leaves the weights of the JSON's last round on disk (exact resume).
                 atomic_torch_save(model.state_dict(), _weights_path(ckpt, rnd))
             atomic_write_json(ckpt, result.to_dict())
-            if keeps_weights and rnd > 0:
+            if keeps_weights and result.finished:
+                # nothing resumes a finished run: remove every round's weights, including
+                # one orphaned by a kill between a JSON write and the unlink below
+                for leftover in ckpt.parent.glob(f"{glob.escape(ckpt.stem)}.round*.pt"):
+                    leftover.unlink(missing_ok=True)
+            elif keeps_weights and rnd > 0:
                 _weights_path(ckpt, rnd - 1).unlink(missing_ok=True)
         previous = model if keeps_weights else None  # only warm start / CEAL reuse it
         if progress is not None:
@@ -304,21 +315,46 @@ def _load_round_weights(ckpt: Path, rnd: int) -> dict[str, Any]:
     return state
 
 
+def _differing_keys(
+    a: dict[str, Any], b: dict[str, Any], prefix: str = ""
+) -> list[tuple[str, Any, Any]]:
+    """``(dotted key, value in a, value in b)`` where two nested config dicts differ."""
+    out: list[tuple[str, Any, Any]] = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += _differing_keys(va, vb, f"{prefix}{key}.")
+        elif va != vb:
+            out.append((f"{prefix}{key}", va, vb))
+    return out
+
+
 def _resume_or_start(ckpt: Path | None, run: _Run, dataset: str) -> RunResult:
     """The run stored in ``ckpt`` if it exists (after checking it is this run), else a
     new run with its seeded initial set."""
     strat, seed, config = run.strat, run.seed, run.config
     if ckpt is not None and ckpt.exists():
-        result = RunResult.from_dict(json.loads(ckpt.read_text()))
+        try:
+            result = RunResult.from_dict(json.loads(ckpt.read_text()))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # JSON or its fields
+            raise LabelwiseError(
+                f"checkpoint {ckpt} is not a readable run ({type(exc).__name__}: {exc}); "
+                f"delete {ckpt.name} to restart the run"
+            ) from None
         if result.strategy != strat.name or result.seed != seed or result.dataset != dataset:
             raise LabelwiseError(
                 f"checkpoint {ckpt} belongs to {result.strategy}/seed {result.seed}/"
                 f"{result.dataset}, not {strat.name}/seed {seed}/{dataset}"
             )
-        if SimulationConfig.from_dict(result.config).to_dict() != config.to_dict():
+        stored, wanted = SimulationConfig.from_dict(result.config).to_dict(), config.to_dict()
+        if stored != wanted:
+            diff = ", ".join(
+                f"{key}: {there!r} there, {now!r} now"
+                for key, there, now in _differing_keys(stored, wanted)
+            )
             raise LabelwiseError(
-                f"checkpoint {ckpt} was written with another configuration; use a new --out "
-                "folder or the same settings to resume"
+                f"checkpoint {ckpt} was written with another configuration ({diff}); use a "
+                "new --out folder or the same settings to resume"
             )
         acquired = any(rec.selected for rec in result.rounds)
         if (
