@@ -69,6 +69,26 @@ def test_combine_refuses_another_protocol(other: RunResult, message: str) -> Non
         combine_runs(sibling, {"main": [other]})
 
 
+def test_same_name_on_other_data_is_another_protocol() -> None:
+    """Two pool.npz files share the name 'pool'; their fingerprints tell them apart. Runs
+    written before fingerprints were recorded (None) are compared by name as before."""
+    import dataclasses
+
+    from labelwise.bench.combine import check_one_protocol
+
+    a = dataclasses.replace(_run("random", 0, [0.5, 0.6]), dataset_fingerprint="aaaa")
+    b = dataclasses.replace(_run("bald", 0, [0.5, 0.7]), dataset_fingerprint="bbbb")
+    with pytest.raises(LabelwiseError, match="dataset_fingerprint 'bbbb' vs 'aaaa'"):
+        check_one_protocol([a, b], "folder")
+    with pytest.raises(LabelwiseError, match="dataset_fingerprint"):
+        combine_runs([a], {"main": [b]})
+    check_one_protocol([a, dataclasses.replace(b, dataset_fingerprint=None)], "folder")
+    check_one_protocol([a, dataclasses.replace(b, dataset_fingerprint="aaaa")], "folder")
+    # another view of the same data has another shape, hence fingerprint: still comparable
+    flat = dataclasses.replace(b, dataset="mnist-flat")
+    combine_runs([a], {"main": [flat]})
+
+
 def test_combine_accepts_flat_view_and_unshared_seeds() -> None:
     sibling, _ = _sibling_and_main()
     flat = _run("random", 0, [0.5, 0.6], dataset="mnist-flat")

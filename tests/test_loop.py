@@ -73,6 +73,16 @@ def test_resume_from_checkpoint_equals_uninterrupted(digits, tmp_path: Path) -> 
     with pytest.raises(LabelwiseError, match=r"budget: 60 there, 50 now, train\.epochs: 40 "
                                              r"there, 7 now\)"):
         run_simulation(digits, "margin", 1, other, checkpoint=ckpt)
+    # other data under the same name (two pool.npz files, changed files) is refused ...
+    other_data = dataclasses.replace(digits, X_train=digits.X_train[::-1].copy())
+    with pytest.raises(LabelwiseError, match="other data named 'digits-flat'"):
+        run_simulation(other_data, "margin", 1, FAST, checkpoint=ckpt)
+    # ... while a checkpoint written before fingerprints were recorded still resumes
+    d = json.loads(ckpt.read_text())
+    assert len(d.pop("dataset_fingerprint")) == 16
+    d["rounds"], d["finished"] = d["rounds"][:2], False
+    ckpt.write_text(json.dumps(d))
+    assert run_simulation(digits, "margin", 1, FAST, checkpoint=ckpt).acquired() == full.acquired()
     # a damaged checkpoint is a one-line error naming the file, not a KeyError traceback
     for body in ('{"schema_version": 1, "strategy": "margin"}', "[]", '{"rounds": '):
         bad = tmp_path / "bad.json"

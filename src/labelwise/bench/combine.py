@@ -43,6 +43,13 @@ def _protocol_mismatch(run: RunResult, ref: RunResult) -> str | None:
     ours = {"dataset": _base_dataset(run.dataset), **_protocol(run)}
     theirs = {"dataset": _base_dataset(ref.dataset), **_protocol(ref)}
     diff = [k for k in ours if ours[k] != theirs[k]]
+    if run.dataset == ref.dataset and None not in (run.dataset_fingerprint, ref.dataset_fingerprint):
+        # the same name on other data (two pool.npz files, or files that changed); views
+        # of one dataset ("digits" / "digits-flat") differ in shape, so only same names
+        ours["dataset_fingerprint"] = run.dataset_fingerprint
+        theirs["dataset_fingerprint"] = ref.dataset_fingerprint
+        if run.dataset_fingerprint != ref.dataset_fingerprint:
+            diff.append("dataset_fingerprint")
     return ", ".join(f"{k} {ours[k]!r} vs {theirs[k]!r}" for k in diff) or None
 
 

@@ -8,6 +8,7 @@ folder first and replaces the target atomically, so a crash never leaves half a 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import tempfile
@@ -27,6 +28,7 @@ __all__ = [
     "RunResult",
     "atomic_torch_save",
     "atomic_write_json",
+    "dataset_fingerprint",
     "read_results",
     "run_file_name",
     "write_results",
@@ -76,6 +78,10 @@ class RunResult:
     #: (:attr:`~labelwise.strategies.Strategy.pool_clustering`); None before the first
     #: acquisition and for every other strategy.
     pool_clusters: list[int] | None = None
+    #: :func:`dataset_fingerprint` of the data the run was made on (None in files written
+    #: before it was recorded): a resume or a comparison on other data of the same name
+    #: is refused.
+    dataset_fingerprint: str | None = None
 
     @property
     def labels(self) -> np.ndarray:
@@ -104,6 +110,8 @@ class RunResult:
         }
         if self.pool_clusters is not None:
             d["pool_clusters"] = self.pool_clusters
+        if self.dataset_fingerprint is not None:
+            d["dataset_fingerprint"] = self.dataset_fingerprint
         return d
 
     @classmethod
@@ -124,7 +132,29 @@ class RunResult:
             pool_clusters=(
                 None if d.get("pool_clusters") is None else [int(c) for c in d["pool_clusters"]]
             ),
+            dataset_fingerprint=(
+                None if d.get("dataset_fingerprint") is None else str(d["dataset_fingerprint"])
+            ),
         )
+
+
+def dataset_fingerprint(
+    X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray | None,
+    y_test: np.ndarray | None,
+) -> str:
+    """A short hash of a simulation's data: the shapes, dtypes and bytes of the pool and
+    test arrays (BLAKE2b, 16 hex digits; ~1 s for Fashion-MNIST's 220 MB on a busy core).
+    Two ``.npz`` files that share a stem, or a dataset whose files changed, get different
+    fingerprints."""
+    h = hashlib.blake2b(digest_size=8)
+    for a in (X_train, y_train, X_test, y_test):
+        if a is None:
+            h.update(b"none;")
+            continue
+        arr = np.ascontiguousarray(a)
+        h.update(f"{arr.dtype.str}{arr.shape};".encode())
+        h.update(arr.reshape(-1).view(np.uint8).data)
+    return h.hexdigest()
 
 
 def run_file_name(strategy: str, seed: int) -> str:

@@ -35,6 +35,7 @@ from labelwise.loop._results import (
     RunResult,
     atomic_torch_save,
     atomic_write_json,
+    dataset_fingerprint,
     run_file_name,
     write_results,
 )
@@ -122,6 +123,8 @@ class _Run:
     use_proxy: bool
     proxy_name: str
     proxy_train: TrainConfig
+    #: :func:`~labelwise.loop._results.dataset_fingerprint` of the data.
+    fingerprint: str
 
     @classmethod
     def create(cls, data: Dataset, strat: Strategy, seed: int, config: SimulationConfig) -> _Run:
@@ -140,6 +143,11 @@ class _Run:
                 dataclasses.replace(config.train, epochs=config.proxy_epochs)
                 if config.proxy_epochs is not None
                 else config.train
+            ),
+            fingerprint=dataset_fingerprint(
+                np.asarray(data.X_train), np.asarray(data.y_train),
+                None if data.X_test is None else np.asarray(data.X_test),
+                None if data.y_test is None else np.asarray(data.y_test),
             ),
         )
 
@@ -346,6 +354,12 @@ def _resume_or_start(ckpt: Path | None, run: _Run, dataset: str) -> RunResult:
                 f"checkpoint {ckpt} belongs to {result.strategy}/seed {result.seed}/"
                 f"{result.dataset}, not {strat.name}/seed {seed}/{dataset}"
             )
+        if result.dataset_fingerprint not in (None, run.fingerprint):
+            raise LabelwiseError(
+                f"checkpoint {ckpt} was made on other data named {dataset!r} (fingerprint "
+                f"{result.dataset_fingerprint} there, {run.fingerprint} now): the dataset's "
+                "files changed, or another file has the same name. Use a new --out folder"
+            )
         stored, wanted = SimulationConfig.from_dict(result.config).to_dict(), config.to_dict()
         if stored != wanted:
             diff = ", ".join(
@@ -371,7 +385,10 @@ def _resume_or_start(ckpt: Path | None, run: _Run, dataset: str) -> RunResult:
         run.y, config.initial_size, balanced=config.initial == "balanced",
         rng=seeded_rng(seed, INIT_SET),
     )
-    return RunResult(strat.name, seed, dataset, config.to_dict(), init.tolist())
+    return RunResult(
+        strat.name, seed, dataset, config.to_dict(), init.tolist(),
+        dataset_fingerprint=run.fingerprint,
+    )
 
 
 def _replay_pool(result: RunResult, run: _Run) -> Pool:
