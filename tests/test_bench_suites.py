@@ -248,3 +248,24 @@ def test_duplicate_strategies_are_rejected(tmp_path: Path) -> None:
     path.write_text('dataset = "digits-flat"\nstrategies = ["bald", "bald"]\nseeds = 1\n')
     with pytest.raises(LabelwiseError, match="distinct names"):
         load_suite(path)
+
+
+def test_a_failing_pair_under_jobs_2_stops_the_suite_at_once(tmp_path: Path) -> None:
+    """With --jobs 2 a failing pair used to surface only after every queued pair had run
+    (and then without a report). Now, as with --jobs 1, queued pairs never start."""
+    import subprocess
+    import sys
+
+    suite = tmp_path / "three.toml"
+    suite.write_text(SMOKE.read_text().replace("seeds = 2", "seeds = 3"))
+    out = tmp_path / "o"
+    (out / "runs").mkdir(parents=True)
+    (out / "runs" / "bald__seed0.json").write_text("[]")  # the second pair fails at once
+    res = subprocess.run(
+        [sys.executable, "-m", "labelwise.cli", "bench", str(suite), "--out", str(out),
+         "--jobs", "2"],
+        check=False, capture_output=True, text=True, timeout=600,
+    )
+    assert res.returncode == 2, res.stderr
+    assert "bald__seed0.json is not a readable run" in res.stderr
+    assert not list((out / "runs").glob("*seed2.json"))  # queued pairs were cancelled

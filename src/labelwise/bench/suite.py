@@ -341,12 +341,33 @@ def run_suite(
             collect((st, sd), _run_pair(s, st, sd, str(out), None))
     else:
         ctx = mp.get_context("spawn")
-        with cf.ProcessPoolExecutor(
+        pool = cf.ProcessPoolExecutor(
             max_workers=jobs, mp_context=ctx, initializer=_die_with_parent
-        ) as pool:
-            futs = {pool.submit(_run_pair, s, st, sd, str(out), 1): (st, sd) for st, sd in pairs}
-            for fut in cf.as_completed(futs):
-                collect(futs[fut], fut.result())
+        )
+        # At most `jobs` pairs are submitted at a time (the executor would otherwise queue
+        # extra calls that cannot be cancelled), so that a failure stops the suite as with
+        # --jobs 1: no further pair starts; running ones stop with this process (their
+        # last round is checkpointed) and resume next time.
+        queue = list(pairs)
+        running: dict[cf.Future[Any], tuple[str, int]] = {}
+
+        def submit_next() -> None:
+            st, sd = queue.pop(0)
+            running[pool.submit(_run_pair, s, st, sd, str(out), 1)] = (st, sd)
+
+        try:
+            for _ in range(min(jobs, len(queue))):
+                submit_next()
+            while running:
+                finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                for fut in finished:
+                    collect(running.pop(fut), fut.result())
+                    if queue:
+                        submit_next()
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
     wanted = s.config().to_dict()
     for st, sd in all_pairs:
         if (st, sd) not in done and (st, sd) not in busy:

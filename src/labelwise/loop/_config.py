@@ -258,6 +258,20 @@ def samples_per_item(cfg: SimulationConfig) -> int:
     return int(cfg.mc_samples)  # MC dropout, weight samples, snapshots
 
 
+def model_scores_error(cfg: SimulationConfig, strategy: str) -> str:
+    """The error for a strategy that needs model scores (learning loss) from a model that
+    has none, naming the setting: the command-line flag and the suite / API field."""
+    if cfg.uses_proxy:
+        which, flag, field_ = f"the proxy model {cfg.proxy_model!r}", "--proxy-model", "proxy_model"
+    else:
+        which, flag, field_ = f"model {cfg.model!r}", "--model", "model"
+    return (
+        f"strategy {strategy!r} needs a selecting model that scores items itself "
+        f"(acquisition_scores), but {which} does not; for learning loss use {flag} ll-mlp "
+        f"or ll-cnn ({field_} = \"ll-mlp\" in a suite's [simulation] or the API)"
+    )
+
+
 def check_strategy_config(strategy: Strategy, cfg: SimulationConfig) -> None:
     """Refuse settings that make ``strategy`` meaningless: too few samples, wrong features.
 
@@ -268,7 +282,13 @@ def check_strategy_config(strategy: Strategy, cfg: SimulationConfig) -> None:
         with K = 1: every score would be 0 and the batch decided by ties. A last-layer
         gradient strategy (:attr:`~labelwise.strategies.Strategy.point_probs`: BADGE, EGL)
         with a split-head model, whose embeddings are not the input of one softmax layer.
+        Learning loss without an ``ll-*`` selecting model.
     """
+    if "model_scores" in strategy.needs:
+        proxy = cfg.uses_proxy and cfg.proxy_model is not None
+        name = cfg.proxy_model if proxy else cfg.model
+        if not str(name).startswith("ll-"):
+            raise ValueError(model_scores_error(cfg, strategy.name))
     if strategy.point_probs:
         for attr in ("model", "proxy_model"):
             name = getattr(cfg, attr)

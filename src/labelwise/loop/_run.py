@@ -26,6 +26,7 @@ from labelwise.loop._config import (
     SimulationConfig,
     check_config,
     check_strategy_config,
+    model_scores_error,
     resolve_model_name,
     selector_model_name,
 )
@@ -563,15 +564,7 @@ def _model_scores(
 ) -> torch.Tensor:
     fn = getattr(model, "acquisition_scores", None)
     if not callable(fn):
-        if config.uses_proxy:
-            which, flag = f"the proxy model {config.proxy_model!r}", "--proxy-model"
-        else:
-            which, flag = f"model {config.model!r}", "--model"
-        raise LabelwiseError(
-            f"strategy {strategy!r} needs a selecting model that scores items itself "
-            f"(acquisition_scores), but {which} does not; for learning loss use {flag} "
-            "ll-mlp or ll-cnn"
-        )
+        raise LabelwiseError(model_scores_error(config, strategy))
     return torch.as_tensor(fn(X, device=config.device))
 
 
