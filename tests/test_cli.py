@@ -409,6 +409,28 @@ def test_more_bad_arguments_get_one_line_errors(tmp_path: Path, case: str) -> No
     assert len(err.splitlines()) == 1, err
 
 
+def test_simulate_seed_list_runs_exactly_those_seeds(tmp_path: Path) -> None:
+    base = ["simulate", "--dataset", "digits-flat", "--model", "mlp", "--strategy", "random",
+            "--batch-size", "10", "--budget", "30", "--epochs", "2"]
+    res = runner.invoke(app, [*base, "--seed-list", "3", "--out", str(tmp_path / "a")])
+    assert res.exit_code == 0, res.output
+    runs = json.loads((tmp_path / "a" / "results.json").read_text())["runs"]
+    assert [r["seed"] for r in runs] == [3]
+    # seed 3 alone equals seed 3 of a longer run: one seed can be added or redone by itself
+    res = runner.invoke(app, [*base, "--seeds", "4", "--out", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    four = json.loads((tmp_path / "b" / "results.json").read_text())["runs"]
+    picked = lambda run: [i for rnd in run["rounds"] for i in rnd["selected"]]
+    assert len(picked(runs[0])) == 10
+    assert [picked(r) for r in four if r["seed"] == 3] == [picked(runs[0])]
+    for bad, msg in ((["--seed-list", "1,x"], "--seed-list must be comma-separated"),
+                     (["--seed-list", "2,2"], "distinct"), (["--seed-list", "-1"], ">= 0"),
+                     (["--seeds", "0"], "--seeds must be >= 1")):
+        res = runner.invoke(app, [*base, *bad, "--out", str(tmp_path / "c")])
+        assert res.exit_code == 2 and msg in res.stderr, res.stderr
+        _no_traceback(res)
+
+
 def test_simulate_early_stopping_options_reach_the_config(tmp_path: Path) -> None:
     args = ["simulate", "--dataset", "digits-flat", "--model", "mlp", "--strategy", "random",
             "--batch-size", "10", "--budget", "30", "--epochs", "4", "--seeds", "1",

@@ -224,6 +224,10 @@ def simulate_cmd(
     initial_size: int = typer.Option(20, "--initial-size", help="Initial labeled set size."),
     initial: str = typer.Option("balanced", "--initial", help="'balanced' or 'random'."),
     seeds: int = typer.Option(1, "--seeds", help="Number of seeds (0 .. n-1)."),
+    seed_list: str = typer.Option(
+        "", "--seed-list",
+        help="Run exactly these seeds instead (comma-separated, e.g. 3 or 1,4); overrides --seeds.",
+    ),
     mc_samples: int = typer.Option(20, "--mc-samples", "-K", help="MC dropout samples K."),
     pool_subset: int | None = typer.Option(
         None, "--pool-subset", help="Score a random subset of this many pool items per round."
@@ -283,6 +287,13 @@ def simulate_cmd(
             raise _UsageError("--strategy names no strategy; see `labelwise strategies`")
         strats = [get_strategy(n) for n in names]
         target_list = list(check_targets(targets, "--targets"))
+        chosen_seeds: int | list[int] = seeds
+        if seed_list.strip():
+            chosen_seeds = _parse_seeds(seed_list, "--seed-list") or []
+            if any(sd < 0 for sd in chosen_seeds) or len(set(chosen_seeds)) < len(chosen_seeds):
+                raise _UsageError(f"--seed-list must be distinct integers >= 0, got {seed_list!r}")
+        elif seeds < 1:
+            raise _UsageError(f"--seeds must be >= 1, got {seeds}")
         _check_out_dir(out)
         data = load_arrays(dataset) if dataset.endswith(".npz") else load_dataset(dataset)
         if initial not in ("balanced", "random"):
@@ -328,13 +339,18 @@ def simulate_cmd(
             progress.update(tasks[key], completed=rec.round + 1, acc=f"{rec.test_accuracy:.3f}")
 
         try:
-            runs = simulate(data, strats, seeds=seeds, config=cfg, out_dir=out, progress=on_round)
+            runs = simulate(
+                data, strats, seeds=chosen_seeds, config=cfg, out_dir=out, progress=on_round
+            )
         except (LabelwiseError, ValueError) as exc:
             raise _fail(str(exc)) from None
         except OSError as exc:
             raise _fail(_os_error_text(exc)) from None
     _print_summary(
-        runs, target_list, f"{data.name}: {n_rounds} rounds, {seeds} seed(s)", data.groups
+        runs, target_list,
+        f"{data.name}: {n_rounds} rounds, "
+        + (f"{seeds} seed(s)" if isinstance(chosen_seeds, int) else f"seeds {chosen_seeds}"),
+        data.groups,
     )
     write_report(
         out, runs, targets=target_list, title=f"{data.name}, b={batch_size}", groups=data.groups
@@ -483,17 +499,17 @@ def bench_cmd(
     _out.print(f"report: {out / 'report.md'}")
 
 
-def _parse_seeds(text: str) -> list[int] | None:
+def _parse_seeds(text: str, flag: str = "--seeds") -> list[int] | None:
     """``--seeds 0,2`` -> [0, 2]; empty -> None (every seed of the suite)."""
     if not text.strip():
         return None
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
-        raise _UsageError(f"--seeds must be comma-separated integers, got {text!r}")
+        raise _UsageError(f"{flag} must be comma-separated integers, got {text!r}")
     try:
         return [int(p) for p in parts]
     except ValueError:
-        raise _UsageError(f"--seeds must be comma-separated integers, got {text!r}") from None
+        raise _UsageError(f"{flag} must be comma-separated integers, got {text!r}") from None
 
 
 def _print_progress(
