@@ -256,8 +256,10 @@ def test_a_failing_pair_under_jobs_2_stops_the_suite_at_once(tmp_path: Path) -> 
     import subprocess
     import sys
 
+    # long pairs (~1 minute each) beside one that fails at once
     suite = tmp_path / "three.toml"
-    suite.write_text(SMOKE.read_text().replace("seeds = 2", "seeds = 3"))
+    suite.write_text(SMOKE.read_text().replace("seeds = 2", "seeds = 3")
+                     .replace("budget = 40", "budget = 300").replace("epochs = 20", "epochs = 100"))
     out = tmp_path / "o"
     (out / "runs").mkdir(parents=True)
     (out / "runs" / "bald__seed0.json").write_text("[]")  # the second pair fails at once
@@ -269,3 +271,7 @@ def test_a_failing_pair_under_jobs_2_stops_the_suite_at_once(tmp_path: Path) -> 
     assert res.returncode == 2, res.stderr
     assert "bald__seed0.json is not a readable run" in res.stderr
     assert not list((out / "runs").glob("*seed2.json"))  # queued pairs were cancelled
+    # the pair running beside the failure was stopped, not trained to the end (its
+    # checkpoint, if it wrote one, is partial and resumes next time)
+    beside = out / "runs" / "random__seed0.json"
+    assert not beside.exists() or not json.loads(beside.read_text())["finished"]

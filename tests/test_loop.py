@@ -158,6 +158,10 @@ def test_warm_start_resume_is_exact_after_a_kill_between_weights_and_json(
     assert resumed.acquired() == full.acquired()
     np.testing.assert_allclose(resumed.accuracy, full.accuracy)
     assert list(tmp_path.glob("*.pt")) == []  # the orphaned round files are gone too
+    # weights left beside a run that finished before the clean-up existed go on its resume
+    (tmp_path / "run.round7.pt").write_bytes(b"old")
+    run_simulation(digits, "entropy", 0, WARM, checkpoint=ckpt)
+    assert list(tmp_path.glob("*.pt")) == []
 
 
 def test_warm_start_resume_without_its_weights_is_an_error(digits, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -234,6 +234,12 @@ def test_learning_loss_runs_in_simulate_and_needs_its_model(digits) -> None:  # 
     # refused before any training (it used to fail after round 0's), naming the setting
     with pytest.raises(ValueError, match=r"model 'mlp' does not.*--model ll-mlp.*model = "):
         run_simulation(digits, "learning-loss", 0, SimulationConfig(**FAST))  # type: ignore[arg-type]
+    # proxy_epochs alone: the target's model still selects, so it is the one named
+    with pytest.raises(ValueError, match=r"but model 'mlp' does not.*--model ll-mlp"):
+        run_simulation(digits, "learning-loss", 0, SimulationConfig(**FAST, proxy_epochs=2))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"the proxy model 'mlp'.*--proxy-model ll-mlp"):
+        run_simulation(digits, "learning-loss", 0, SimulationConfig(  # type: ignore[arg-type]
+            **{**FAST, "model": "ll-mlp"}, proxy_model="mlp"))
 
 
 def test_stop_epoch_follows_the_paper() -> None:

@@ -346,8 +346,7 @@ def run_suite(
         )
         # At most `jobs` pairs are submitted at a time (the executor would otherwise queue
         # extra calls that cannot be cancelled), so that a failure stops the suite as with
-        # --jobs 1: no further pair starts; running ones stop with this process (their
-        # last round is checkpointed) and resume next time.
+        # --jobs 1: no further pair starts, and running ones are stopped (below).
         queue = list(pairs)
         running: dict[cf.Future[Any], tuple[str, int]] = {}
 
@@ -365,6 +364,11 @@ def run_suite(
                     if queue:
                         submit_next()
         except BaseException:
+            # Stop the running pairs too: the interpreter's exit hook would otherwise wait
+            # for them to train to the end (their checkpoints are written atomically, so a
+            # killed pair resumes from its last finished round).
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.terminate()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown(wait=True)

@@ -261,7 +261,7 @@ def samples_per_item(cfg: SimulationConfig) -> int:
 def model_scores_error(cfg: SimulationConfig, strategy: str) -> str:
     """The error for a strategy that needs model scores (learning loss) from a model that
     has none, naming the setting: the command-line flag and the suite / API field."""
-    if cfg.uses_proxy:
+    if cfg.uses_proxy and cfg.proxy_model is not None:  # proxy_epochs alone: the model's
         which, flag, field_ = f"the proxy model {cfg.proxy_model!r}", "--proxy-model", "proxy_model"
     else:
         which, flag, field_ = f"model {cfg.model!r}", "--model", "model"

@@ -235,6 +235,8 @@ def run_simulation(
     ckpt = Path(checkpoint) if checkpoint is not None else None
     run = _Run.create(data, strat, seed, config)
     result = _resume_or_start(ckpt, run, data.name)
+    if result.finished and ckpt is not None:
+        _remove_round_weights(ckpt)  # left by runs finished before this was done
     pool = _replay_pool(result, run)
     n_rounds_total = 1 + -(-(config.budget - config.initial_size) // config.batch_size)
 
@@ -292,16 +294,20 @@ def run_simulation(
                 atomic_torch_save(model.state_dict(), _weights_path(ckpt, rnd))
             atomic_write_json(ckpt, result.to_dict())
             if keeps_weights and result.finished:
-                # nothing resumes a finished run: remove every round's weights, including
-                # one orphaned by a kill between a JSON write and the unlink below
-                for leftover in ckpt.parent.glob(f"{glob.escape(ckpt.stem)}.round*.pt"):
-                    leftover.unlink(missing_ok=True)
+                _remove_round_weights(ckpt)
             elif keeps_weights and rnd > 0:
                 _weights_path(ckpt, rnd - 1).unlink(missing_ok=True)
         previous = model if keeps_weights else None  # only warm start / CEAL reuse it
         if progress is not None:
             progress(strat.name, seed, rec, n_rounds_total)
     return result
+
+
+def _remove_round_weights(ckpt: Path) -> None:
+    """Nothing resumes a finished run: remove every round's weights of ``ckpt``, including
+    one orphaned by a kill between a JSON write and the previous round's unlink."""
+    for leftover in ckpt.parent.glob(f"{glob.escape(ckpt.stem)}.round*.pt"):
+        leftover.unlink(missing_ok=True)
 
 
 def _weights_path(ckpt: Path, rnd: int) -> Path:
