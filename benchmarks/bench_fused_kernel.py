@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+from _timing import add_shape_args, best_seconds
 
 
 def _kernel():  # type: ignore[no-untyped-def]
@@ -55,21 +55,9 @@ def _kernel():  # type: ignore[no-untyped-def]
     return kernel
 
 
-def _best(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n", type=int, default=1_000_000)
-    ap.add_argument("--k", type=int, default=20)
-    ap.add_argument("--c", type=int, default=10)
+    add_shape_args(ap)
     ap.add_argument("--repeats", type=int, default=4)
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -102,10 +90,12 @@ def main() -> None:
             out[s0:s1] = -(m * np.log(np.maximum(m, tiny))).sum(0)
 
     whole = np.empty((c + k, n), np.float32)
-    torch_s = _best(lambda: S.entropy(p), args.repeats)
-    fused_s = _best(fused_entropy, args.repeats)
-    kernel_s = _best(lambda: kernel(x, bits, k, c, zero, inv_k, acc, whole), args.repeats)
-    floor_s = _best(lambda: p.min(), args.repeats)
+    torch_s = best_seconds(lambda: S.entropy(p), args.repeats, warm_up=True)
+    fused_s = best_seconds(fused_entropy, args.repeats, warm_up=True)
+    kernel_s = best_seconds(
+        lambda: kernel(x, bits, k, c, zero, inv_k, acc, whole), args.repeats, warm_up=True
+    )
+    floor_s = best_seconds(lambda: p.min(), args.repeats, warm_up=True)
     diff = float(np.abs(out - np.asarray(S.entropy(p))).max())
     print(f"N={n} K={k} C={c} float32, 1 thread, best of {args.repeats}")
     print(f"labelwise entropy (torch path)   {torch_s:.3f} s")

@@ -25,32 +25,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
+from _timing import add_shape_args, best_seconds
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from labelwise.scores._driver import CHUNK_ELEMENTS, _mean_matrix
 
 
-def _best(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=1_000_000)
-    ap.add_argument("--k", type=int, default=20)
-    ap.add_argument("--c", type=int, default=10)
+    add_shape_args(ap)
     ap.add_argument("--repeats", type=int, default=4)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -102,7 +91,7 @@ def main() -> None:
     base = None
     for kind in ("amin", "amin+gemm", "amin+sum1", "amin+gemv", "amin+gemmK", "amin+tree",
                  "amin+sum1+gemv", "amin+tree+gemv"):
-        t = _best(passes(kind), args.repeats)
+        t = best_seconds(passes(kind), args.repeats)
         base = t if kind == "amin+gemm" else base
         rel = f"  ({t / base:.2f}x the driver's passes)" if base is not None else ""
         print(f"{kind:>16}: {t:.3f} s{rel}")
