@@ -11,7 +11,7 @@ DEMO_OUT ?= demo-out
 
 .PHONY: demo test lint typecheck clean bench-deps
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py src/labelwise/scores/_native.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0

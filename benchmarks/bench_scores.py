@@ -53,6 +53,7 @@ TOP = 100
 IMPLS: list[tuple[str, str]] = [
     ("labelwise-1t", "labelwise (1 thread)"),
     ("labelwise-2t", "labelwise (2 threads, OMP_WAIT_POLICY=PASSIVE)"),
+    ("labelwise-torch-1t", "labelwise without its compiled pass (torch path, 1 thread)"),
     ("labelwise", "labelwise (2 threads, default OpenMP settings)"),
     ("numpy", "NumPy baseline (whole-array)"),
     ("baal", "baal"),
@@ -114,7 +115,9 @@ def _np_top(scores: np.ndarray, k: int = TOP) -> np.ndarray:
     return idx[np.argsort(-scores[idx], kind="stable")]
 
 
-def impl_labelwise(score: str, threads: int | None) -> tuple[Callable[[np.ndarray], Any], str]:
+def impl_labelwise(
+    score: str, threads: int | None, native: bool = True
+) -> tuple[Callable[[np.ndarray], Any], str]:
     try:
         import labelwise  # noqa: F401
     except ImportError:
@@ -122,16 +125,22 @@ def impl_labelwise(score: str, threads: int | None) -> tuple[Callable[[np.ndarra
     import torch
 
     import labelwise.scores as S
+    from labelwise.scores import _driver
     from labelwise.select import top_k
 
     if threads is not None:
         torch.set_num_threads(threads)  # the benchmark process only
+    if not native:
+        _driver._NATIVE = None  # this benchmark process only: the torch path
+    elif not S.native_available():
+        raise ImportError("labelwise.scores._native is not built (reinstall with a C compiler)")
     fn = getattr(S, score)
 
     def run(p: np.ndarray) -> Any:
         return top_k(fn(p), TOP, rng=0).indices
 
-    return run, f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)"
+    path = "compiled pass" if native else "torch path"
+    return run, f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {path}"
 
 
 def impl_numpy(score: str) -> tuple[Callable[[np.ndarray], Any], str]:
@@ -236,6 +245,8 @@ def build(impl: str, score: str) -> tuple[Callable[[np.ndarray], Any], str]:
         return impl_labelwise(score, 1)
     if impl == "labelwise-2t":
         return impl_labelwise(score, 2)
+    if impl == "labelwise-torch-1t":
+        return impl_labelwise(score, 1, native=False)
     if impl == "labelwise":
         return impl_labelwise(score, None)
     return {

@@ -16,6 +16,9 @@ from labelwise.errors import ProbabilityError, ShapeError
 from labelwise.scores import _driver
 from tests._helpers import SCORE_NAMES as ALL
 
+#: Every test runs on both paths of the score driver (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("score_path")
+
 LN2, LN3, LN4 = math.log(2), math.log(3), math.log(4)
 
 
@@ -225,7 +228,11 @@ def test_hand_values_reference_agrees():
 def test_aliases():
     assert S.predictive_entropy is S.entropy
     assert S.mutual_information is S.bald
-    assert set(S.__all__) == set(ALL) | {"predictive_entropy", "mutual_information"}
+    assert set(S.__all__) == set(ALL) | {
+        "predictive_entropy",
+        "mutual_information",
+        "native_available",
+    }
 
 
 # --------------------------------------------------------------------------- brute force

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -14,6 +15,9 @@ from hypothesis.extra import numpy as hnp
 import labelwise.scores as S
 from labelwise._validation import check_probs
 from tests._helpers import SCORE_NAMES as ALL
+
+#: Every test runs on both paths of the score driver (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("score_path")
 
 VOTES = {"variation_ratio", "vote_entropy"}  # depend on argmax: need untied maxima for class perms
 TOL = 1e-12  # float64
