@@ -1,10 +1,12 @@
 """Where the time of a mean-based score goes: the per-chunk passes of the score driver.
 
-``labelwise.scores.entropy`` / ``margin`` on ``[N, K, C]`` float32 do, per chunk of ~2^18
-elements (in L2 cache): one ``amin`` (range check; the chunk's first read from memory) and one
-``[n, K*C] @ [K*C, C+K]`` product giving the mean over K and every row sum. This script times,
-in one process and on the same input, the driver's passes and the alternatives to the
-product, each over the whole pool chunk by chunk, best of ``--repeats``:
+Without its compiled pass, ``labelwise.scores.entropy`` / ``margin`` on ``[N, K, C]`` float32
+do, per chunk of ~2^18 elements (in L2 cache): one ``amin`` (range check; the chunk's first
+read from memory) and one ``[n, K*C] @ [K*C, C+K]`` product giving the mean over K and every
+row sum. This script times, in one process and on the same input, those torch passes, the
+alternatives to the product, and the compiled pass that replaces them all
+(``src/labelwise/scores/_native.c``), each over the whole pool chunk by chunk, best of
+``--repeats``:
 
 - ``amin``: the range check alone (the memory-bound floor);
 - ``amin+gemm``: what the driver does;
@@ -12,7 +14,8 @@ product, each over the whole pool chunk by chunk, best of ``--repeats``:
 - ``amin+gemv``: row sums by ``[n K, C] @ [C]``, no mean;
 - ``amin+gemmK``: row sums by ``[n, K*C] @ [K*C, K]``, no mean;
 - ``amin+tree``: mean by a tree of slice additions, no row sums;
-- ``amin+sum1+gemv``, ``amin+tree+gemv``: mean and row sums without the fused product.
+- ``amin+sum1+gemv``, ``amin+tree+gemv``: mean and row sums without the fused product;
+- ``native``: the compiled pass (mean over K, signs and every row sum in one read).
 
 An alternative helps only if it does *both* jobs faster than ``amin+gemm``. Usage::
 
@@ -34,6 +37,7 @@ from _timing import add_shape_args, best_seconds
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from labelwise.scores import _native
 from labelwise.scores._driver import CHUNK_ELEMENTS, _mean_matrix
 
 
@@ -65,7 +69,17 @@ def main() -> None:
             width -= top
         return b[:, 0]
 
+    pbar = torch.empty((rows, c))
+
+    def native_pass() -> None:
+        for s in range(0, n, rows):
+            ch = x[s : s + rows]
+            _native.mean_check_f32(ch.data_ptr(), ch.shape[0], k, c, pbar.data_ptr(), 0.999, 1.001)
+
     def passes(kind: str) -> Callable[[], None]:
+        if kind == "native":
+            return native_pass
+
         def run() -> None:
             for s in range(0, n, rows):
                 ch = x[s : s + rows]
@@ -90,10 +104,10 @@ def main() -> None:
           f"items, best of {args.repeats}")
     base = None
     for kind in ("amin", "amin+gemm", "amin+sum1", "amin+gemv", "amin+gemmK", "amin+tree",
-                 "amin+sum1+gemv", "amin+tree+gemv"):
+                 "amin+sum1+gemv", "amin+tree+gemv", "native"):
         t = best_seconds(passes(kind), args.repeats)
         base = t if kind == "amin+gemm" else base
-        rel = f"  ({t / base:.2f}x the driver's passes)" if base is not None else ""
+        rel = f"  ({t / base:.2f}x the torch path's passes)" if base is not None else ""
         print(f"{kind:>16}: {t:.3f} s{rel}")
 
 
