@@ -110,6 +110,13 @@ def test_subset_runs_only_the_chosen_pairs_and_reports_every_finished_run(tmp_pa
     full = {(r.strategy, r.seed): r for r in run_suite(SMOKE, tmp_path / "full")}
     for r in runs:
         assert list(r.acquired()) == list(full[(r.strategy, r.seed)].acquired())
+    # a damaged finished run outside the subset is a one-line error naming it (it used to
+    # reach the report and fail there with an IndexError)
+    damaged = tmp_path / "runs" / "bald__seed1.json"
+    damaged.write_text(json.dumps({**json.loads(damaged.read_text()), "rounds": []}))
+    with pytest.raises(LabelwiseError, match="bald__seed1.json is not a labelwise run file.*"
+                                             "finished but has no rounds"):
+        run_suite(SMOKE, tmp_path, strategies=["random"], seeds=[1])
 
 
 def test_subset_must_belong_to_the_suite(tmp_path: Path) -> None:

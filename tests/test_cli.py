@@ -96,6 +96,7 @@ def test_bad_arguments_one_line_error(tmp_path: Path, args: list[str], needle: s
         (["bench", "{SUITE}", "--out", "{DIR}/o", "--strategies", ","], "names no strategy"),
         (["report", "{RUNS}"], "is not a labelwise run file"),
         (["report", "{RUNS2}"], "is not a labelwise run file"),
+        (["report", "{RUNS3}"], "finished but has no rounds"),
         (["report", "{RUNS}", "--targets", "1.5"], "(0, 1]"),
         (["simulate", "--dataset", "digits", "--targets", "nan"], "(0, 1]"),
         (["simulate", "--dataset", "digits", "--targets", "abc"], "--targets"),
@@ -114,14 +115,20 @@ def test_more_bad_inputs_one_line_error(tmp_path: Path, args: list[str], needle:
     (tmp_path / "text.npy").write_text("hello")
     suite = tmp_path / "s.toml"
     suite.write_text('dataset = "digits-flat"\nstrategies = ["random"]\nseeds = 1\n')
-    for name, content in (("runs", "[1, 2]"), ("runs2", '{"schema_version": 1}')):
+    no_rounds = json.dumps({
+        "schema_version": 1, "strategy": "random", "seed": 0, "dataset": "digits",
+        "config": {}, "initial": [], "finished": True, "rounds": [],
+    })
+    for name, content in (
+        ("runs", "[1, 2]"), ("runs2", '{"schema_version": 1}'), ("runs3", no_rounds)
+    ):
         (tmp_path / name / "runs").mkdir(parents=True)
         (tmp_path / name / "runs" / "x.json").write_text(content)
     args = [
         a.format(
             P=P, DIR=tmp_path, HUGE=tmp_path / "huge.txt", EMPTY=tmp_path / "empty.npy",
             TXT=tmp_path / "text.npy", EMPTY_NPZ=tmp_path / "empty.npz", SUITE=suite,
-            RUNS=tmp_path / "runs", RUNS2=tmp_path / "runs2",
+            RUNS=tmp_path / "runs", RUNS2=tmp_path / "runs2", RUNS3=tmp_path / "runs3",
         )
         for a in args
     ]

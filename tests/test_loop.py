@@ -89,6 +89,17 @@ def test_resume_from_checkpoint_equals_uninterrupted(digits, tmp_path: Path) -> 
         bad.write_text(body)
         with pytest.raises(LabelwiseError, match="bad.json.*delete bad.json"):
             run_simulation(digits, "margin", 1, FAST, checkpoint=bad)
+    # so is one whose rounds cannot be a run's: finished without any round (reports used
+    # to fail with an IndexError on it), or labeled counts that do not grow
+    good = json.loads(ckpt.read_text())
+    for rounds, finished, why in [
+        ([], True, "finished but has no rounds"),
+        ([good["rounds"][1], good["rounds"][0]], False, "do not increase"),
+    ]:
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps({**good, "rounds": rounds, "finished": finished}))
+        with pytest.raises(LabelwiseError, match=f"bad.json.*{why}.*delete bad.json"):
+            run_simulation(digits, "margin", 1, FAST, checkpoint=bad)
 
 
 def test_warm_start_and_subset_and_labeled_strategies(digits, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

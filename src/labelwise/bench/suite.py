@@ -414,8 +414,19 @@ def _finished_run(out: Path, strategy: str, seed: int) -> dict[str, Any] | None:
     path = out / "runs" / run_file_name(strategy, seed)
     if not path.exists():
         return None
-    d: dict[str, Any] = json.loads(path.read_text())
-    return d if d.get("finished") else None
+    from labelwise.loop import RunResult
+
+    try:
+        d: dict[str, Any] = json.loads(path.read_text())
+        finished = bool(d.get("finished"))
+        if finished:
+            RunResult.from_dict(d)  # readable as a run, or one line below
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise LabelwiseError(
+            f"{path} is not a labelwise run file ({type(exc).__name__}: {exc}); delete it "
+            "(the run restarts) or restore it"
+        ) from None
+    return d if finished else None
 
 
 def _written_with_other_settings(run: dict[str, Any], wanted: dict[str, Any]) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import tempfile
@@ -121,13 +122,20 @@ class RunResult:
                 f"run file has schema_version {d.get('schema_version')!r}, this labelwise "
                 f"reads {RESULTS_SCHEMA_VERSION}; rerun the simulation into a new --out folder"
             )
+        rounds = [RoundRecord(**r) for r in d["rounds"]]
+        if d["finished"] and not rounds:
+            # Every run records round 0 (the initial set) before it can finish.
+            raise ValueError("it says finished but has no rounds")
+        labels = [r.n_labeled for r in rounds]
+        if any(b <= a for a, b in itertools.pairwise(labels)):
+            raise ValueError(f"its labeled counts do not increase round by round ({labels})")
         return cls(
             strategy=d["strategy"],
             seed=int(d["seed"]),
             dataset=d["dataset"],
             config=dict(d["config"]),
             initial=[int(i) for i in d["initial"]],
-            rounds=[RoundRecord(**r) for r in d["rounds"]],
+            rounds=rounds,
             finished=bool(d["finished"]),
             pool_clusters=(
                 None if d.get("pool_clusters") is None else [int(c) for c in d["pool_clusters"]]
