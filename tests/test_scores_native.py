@@ -17,6 +17,7 @@ import torch
 
 import labelwise.scores as S
 from labelwise._validation import check_probs
+from labelwise.errors import ProbabilityError
 from labelwise.scores import _driver
 from tests._helpers import SCORE_NAMES
 
@@ -33,12 +34,17 @@ def _probs(n: int, k: int, c: int, seed: int = 0, alpha: float = 1.0) -> np.ndar
     return rng.dirichlet(np.full(c, alpha), size=(n, k)).astype(np.float32)
 
 
-def _call(x: np.ndarray, lo: float = LO, hi: float = HI) -> tuple[bool, np.ndarray]:
+def _flags(x: np.ndarray, lo: float = LO, hi: float = HI) -> tuple[int, np.ndarray]:
     x = np.ascontiguousarray(x, dtype=np.float32)
     n, k, c = x.shape
     out = np.full((n, c), np.nan, dtype=np.float32)
-    ok = _native().mean_check_f32(x.ctypes.data, n, k, c, out.ctypes.data, lo, hi)
-    return ok, out
+    flags = _native().mean_check_f32(x.ctypes.data, n, k, c, out.ctypes.data, lo, hi)
+    return flags, out
+
+
+def _call(x: np.ndarray, lo: float = LO, hi: float = HI) -> tuple[bool, np.ndarray]:
+    flags, out = _flags(x, lo, hi)
+    return flags == 0, out
 
 
 def test_the_extension_is_built() -> None:
@@ -46,6 +52,7 @@ def test_the_extension_is_built() -> None:
     (otherwise the "native" half of the score suite would silently rerun the torch path)."""
     assert S.native_available()
     assert _native().MAX_C == 32
+    assert (_native().FLAG_SIGN, _native().FLAG_SUM) == (1, 2)
 
 
 @pytest.mark.parametrize("c", range(2, 33))
@@ -56,9 +63,11 @@ def test_mean_matches_float64_for_every_specialised_class_count(c: int) -> None:
     np.testing.assert_allclose(out, x.astype(np.float64).mean(1), rtol=0, atol=3e-7)
 
 
-@pytest.mark.parametrize("k", [1, 2, 20, 101])
+@pytest.mark.parametrize("k", [1, 2, 20, 64, 65, 101, 10_000])
 def test_any_number_of_samples(k: int) -> None:
-    x = _probs(9, k, 10)
+    """Up to 64 samples are summed in float32, more in float32 groups of 64 added in double:
+    a float32 running sum over K = 10,000 drifted by ~1e-5 (found in review)."""
+    x = _probs(9, k, 32, alpha=0.2)
     ok, out = _call(x)
     assert ok
     np.testing.assert_allclose(out, x.astype(np.float64).mean(1), rtol=0, atol=3e-7)
@@ -67,7 +76,7 @@ def test_any_number_of_samples(k: int) -> None:
 def test_zero_items_write_nothing_and_pass() -> None:
     out = np.full((1, 3), 7.0, dtype=np.float32)
     x = np.zeros((1, 2, 3), dtype=np.float32)
-    assert _native().mean_check_f32(x.ctypes.data, 0, 2, 3, out.ctypes.data, LO, HI)
+    assert _native().mean_check_f32(x.ctypes.data, 0, 2, 3, out.ctypes.data, LO, HI) == 0
     assert (out == 7.0).all()
 
 
@@ -89,10 +98,12 @@ def test_every_bad_value_anywhere_fails_the_check(value: float, pos: tuple[int, 
     x[i, j, c] = np.float32(value)
     if value == -np.nan:
         x.view(np.uint32)[i, j, c] |= np.uint32(0x80000000)
-    ok, _ = _call(x)
-    assert not ok
+    flags, _ = _flags(x)
+    sign = bool(np.signbit(x[i, j, c]))
+    finite_sum = abs(float(x[i, j].astype(np.float64).sum()) - 1) <= 9e-4
+    assert flags == (_native().FLAG_SIGN if sign else 0) | (0 if finite_sum else _native().FLAG_SUM)
     x[i, j, c] = 0.0
-    assert _call(x)[0]  # the same chunk without the bad value passes
+    assert _flags(x)[0] == 0  # the same chunk without the bad value passes
 
 
 @pytest.mark.parametrize("delta", [-1.0e-3, -8.9e-4, 0.0, 8.9e-4, 1.0e-3])
@@ -124,13 +135,53 @@ def test_float32_bounds_are_rounded_inwards() -> None:
         assert lo32 - lo < 1.2e-7 and hi - hi32 < 1.2e-7
 
 
+def test_negative_zero_is_accepted_without_a_full_recheck(monkeypatch: pytest.MonkeyPatch) -> None:
+    """-0.0 is a valid zero (``relu``, ``clamp(min=0)`` and ``np.clip`` keep it). The pass flags
+    its sign bit; one ``amin`` over the block then clears it, instead of ``check_probs`` over
+    the whole block, which made such pools ~14x slower (found in review)."""
+    p = _probs(300, 4, 5)
+    p[::7] = 0.0
+    p[::7, :, 2] = 1.0
+    p[::7, :, 0] = -0.0
+    rechecks: list[tuple[int, int]] = []
+    real = _driver._recheck
+
+    def counted(t: torch.Tensor, is_log: bool, b0: int, b1: int) -> None:
+        rechecks.append((b0, b1))
+        real(t, is_log, b0, b1)
+
+    monkeypatch.setattr(_driver, "_recheck", counted)
+    got = {name: getattr(S, name)(p) for name in SCORE_NAMES}
+    assert rechecks == []
+    clean = np.where(p == 0, np.float32(0.0), p)  # the same values with +0.0
+    for name in SCORE_NAMES:
+        np.testing.assert_array_equal(got[name], getattr(S, name)(clean), err_msg=name)
+    p[5, 1, 3] = -1e-6  # a real negative in the same pool is still rechecked, and rejected
+    with pytest.raises(ProbabilityError, match=r"outside \[0, 1\]"):
+        S.entropy(p)
+    assert rechecks
+
+
+def test_lazily_negated_views_take_the_torch_path() -> None:
+    """``torch._neg_view`` gives a contiguous tensor whose memory holds -x: reading raw memory
+    would score p where the tensor means -p (found in review)."""
+    p = torch.from_numpy(_probs(10, 3, 4))
+    neg = torch._neg_view(p)
+    assert neg.is_neg() and neg.is_contiguous()
+    with pytest.raises(ProbabilityError, match=r"outside \[0, 1\]"):
+        S.entropy(neg)
+    double_neg = torch._neg_view(torch.from_numpy(-_probs(10, 3, 4)))
+    np.testing.assert_allclose(S.entropy(double_neg), S.entropy(_probs(10, 3, 4)), atol=1e-6)
+
+
 class _Spy:
     def __init__(self, native: Any) -> None:
         self.native, self.calls, self.MAX_C = native, 0, native.MAX_C
+        self.FLAG_SIGN, self.FLAG_SUM = native.FLAG_SIGN, native.FLAG_SUM
 
-    def mean_check_f32(self, *args: Any) -> bool:
+    def mean_check_f32(self, *args: Any) -> int:
         self.calls += 1
-        return bool(self.native.mean_check_f32(*args))
+        return int(self.native.mean_check_f32(*args))
 
 
 @pytest.mark.parametrize(

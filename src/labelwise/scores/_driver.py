@@ -161,6 +161,8 @@ def _use_native(t: torch.Tensor, is_log: bool, c: int) -> ModuleType | None:
         return None
     if not 2 <= c <= int(native.MAX_C) or not t.is_contiguous():
         return None
+    if t.is_neg() or t.is_conj():  # lazily negated views: memory is not what they read as
+        return None
     return native
 
 
@@ -259,7 +261,7 @@ def run_score(
         for b0 in range(0, n_items, block):
             b1 = min(b0 + block, n_items)
             extremes: list[torch.Tensor] = []
-            native_ok = True
+            native_flags = 0
             for s0 in range(b0, b1, rows):
                 s1 = min(s0 + rows, b1)
                 n = s1 - s0
@@ -271,7 +273,7 @@ def run_score(
                 if native is not None:
                     # Contiguous float32 rows of a contiguous tensor, contiguous [n, C]
                     # output rows: the raw addresses are valid for exactly n items.
-                    native_ok &= native.mean_check_f32(
+                    native_flags |= native.mean_check_f32(
                         x.data_ptr(), n, k, c, pbar_all[i0:i1].data_ptr(), native_lo, native_hi
                     )
                     p = x
@@ -296,7 +298,11 @@ def run_score(
                     part_all[i0:i1] = part.view(n, width)
             nb = b1 - b0
             if native is not None:
-                ok = native_ok
+                ok = native_flags == 0
+                if native_flags == native.FLAG_SIGN:
+                    # Every row sum passed (so nothing is NaN or inf) and some sign bit is
+                    # set: a real negative, or only -0.0, a valid zero. One min tells.
+                    ok = bool(t[b0:b1].amin() >= 0)
             else:
                 ext = torch.stack(extremes)
                 ok_t = (ext.amax() <= 1e-6) if is_log else (ext.amin() >= 0)

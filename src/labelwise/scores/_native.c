@@ -4,21 +4,25 @@
  * Why C: every torch formulation of "mean over K + every row sum" on [n, K, C] with C ~ 10
  * is compute-bound (reductions over 10-wide axes, or a [n, K*C] @ [K*C, C+K] product that
  * does 2 (C + K) flops per element; see benchmarks/bench_score_passes.py). Here each element
- * is loaded once and takes three integer / float operations, with C a compile-time constant
+ * is loaded once and takes an integer OR and two additions, with C a compile-time constant
  * so that the compiler keeps the C accumulators in vector registers.
  *
  * Contract of the one public function (called only by labelwise/scores/_driver.py, which
  * checks dtype, device, contiguity and bounds before passing raw addresses):
  *
- *     mean_check_f32(x_addr, n, k, c, out_addr, lo, hi) -> bool
+ *     mean_check_f32(x_addr, n, k, c, out_addr, lo, hi) -> int flags
  *
- * writes out[i, c] = mean_k x[i, k, c] for i < n and returns True iff no value has its sign
- * bit set (negatives, -0.0, -inf and sign-bit NaNs) and every row sum sum_c x[i, k, c] lies
- * in [lo, hi] (a NaN or +inf anywhere makes its row sum fail). False means "let check_probs
- * judge this chunk": it is never an error by itself. Supported C: 2 .. 32 (see NATIVE_MAX_C);
+ * writes out[i, c] = mean_k x[i, k, c] for i < n and returns 0 if every value has a clear
+ * sign bit and every row sum sum_c x[i, k, c] lies in [lo, hi]. Otherwise FLAG_SUM (2) says
+ * that a row sum failed (a NaN, whatever its sign bit, or +inf anywhere makes its row sum
+ * fail; no reordering of the sums can hide either, NaN and inf propagate through additions)
+ * and FLAG_SIGN (1) that a sign bit was set: a negative value, -inf, or only -0.0, which is a
+ * valid zero (the driver tells them apart with one min over the chunk; testing the bits is
+ * what keeps this loop vectorised). Flags mean "let check_probs judge this chunk": they are
+ * never an error by themselves. Supported C: 2 .. 32 (see NATIVE_MAX_C);
  * other C raise ValueError, and the driver uses its torch path for them.
  *
- * Build flags (pyproject.toml): -O3 and reassociation of float sums (no finite-math
+ * Build flags (setup.py): -O3 and reassociation of float sums (no finite-math
  * assumption, so NaN comparisons keep their meaning). The sums are those of float32
  * additions in another order than torch's: the driver's rounding slack covers both.
  */
@@ -29,33 +33,62 @@
 
 #define NATIVE_MAX_C 32
 
-typedef int (*mean_check_fn)(const float *, int64_t, int64_t, float *, float, float, float);
+typedef int (*mean_check_fn)(const float *, int64_t, int64_t, float *, float, float, double);
+
+/* Up to SUM_GROUP samples are summed in float32 (the compiler keeps the C sums in vector
+ * registers). Beyond that, groups of SUM_GROUP are summed in float32 and the group sums in
+ * double, so that the mean of K = 10,000 samples is as accurate as torch's (a float32 running
+ * sum drifted by ~1e-5); that path is ~1.5x slower, and K > 64 is rare. */
+#define SUM_GROUP 64
+
+/* Result flags (bit OR; 0 = the chunk passes): */
+#define FLAG_SIGN 1    /* some value has its sign bit set: negative, or only -0.0 */
+#define FLAG_SUM 2     /* some row sum is outside [lo, hi], or NaN / inf somewhere */
+
+#define ROW_SUM_AND_CHECK(CC, row, acc)                                                       \
+    do {                                                                                     \
+        float s_ = 0.0f;                                                                     \
+        for (int c = 0; c < CC; c++) {                                                       \
+            float v = (row)[c];                                                              \
+            uint32_t bits;                                                                   \
+            memcpy(&bits, &v, sizeof bits);                                                  \
+            or_bits |= bits;                                                                 \
+            (acc)[c] += v;                                                                   \
+            s_ += v;                                                                         \
+        }                                                                                    \
+        ok &= (s_ >= lo) & (s_ <= hi);                                                       \
+    } while (0)
 
 #define DEFINE_MEAN_CHECK(CC)                                                                \
     static int mean_check_f32_##CC(const float *x, int64_t n, int64_t k, float *out,        \
-                                   float lo, float hi, float inv_k) {                        \
+                                   float lo, float hi, double inv_k) {                       \
         uint32_t or_bits = 0;                                                                \
         int ok = 1;                                                                          \
-        for (int64_t i = 0; i < n; i++) {                                                    \
-            float acc[CC];                                                                   \
-            for (int c = 0; c < CC; c++) acc[c] = 0.0f;                                      \
-            const float *item = x + i * k * CC;                                              \
-            for (int64_t j = 0; j < k; j++) {                                                \
-                const float *row = item + j * CC;                                            \
-                float s = 0.0f;                                                              \
-                for (int c = 0; c < CC; c++) {                                               \
-                    float v = row[c];                                                        \
-                    uint32_t bits;                                                           \
-                    memcpy(&bits, &v, sizeof bits);                                          \
-                    or_bits |= bits;                                                         \
-                    acc[c] += v;                                                             \
-                    s += v;                                                                  \
-                }                                                                            \
-                ok &= (s >= lo) & (s <= hi);                                                 \
+        if (k <= SUM_GROUP) {                                                                \
+            const float inv_kf = (float)inv_k;                                               \
+            for (int64_t i = 0; i < n; i++) {                                                \
+                float acc[CC];                                                               \
+                for (int c = 0; c < CC; c++) acc[c] = 0.0f;                                  \
+                const float *item = x + i * k * CC;                                          \
+                for (int64_t j = 0; j < k; j++) ROW_SUM_AND_CHECK(CC, item + j * CC, acc);   \
+                for (int c = 0; c < CC; c++) out[i * CC + c] = acc[c] * inv_kf;              \
             }                                                                                \
-            for (int c = 0; c < CC; c++) out[i * CC + c] = acc[c] * inv_k;                   \
+        } else {                                                                             \
+            for (int64_t i = 0; i < n; i++) {                                                \
+                double total[CC];                                                            \
+                for (int c = 0; c < CC; c++) total[c] = 0.0;                                 \
+                const float *item = x + i * k * CC;                                          \
+                for (int64_t j0 = 0; j0 < k; j0 += SUM_GROUP) {                              \
+                    int64_t j1 = j0 + SUM_GROUP < k ? j0 + SUM_GROUP : k;                    \
+                    float acc[CC];                                                           \
+                    for (int c = 0; c < CC; c++) acc[c] = 0.0f;                              \
+                    for (int64_t j = j0; j < j1; j++) ROW_SUM_AND_CHECK(CC, item + j * CC, acc); \
+                    for (int c = 0; c < CC; c++) total[c] += (double)acc[c];                 \
+                }                                                                            \
+                for (int c = 0; c < CC; c++) out[i * CC + c] = (float)(total[c] * inv_k);    \
+            }                                                                                \
         }                                                                                    \
-        return ok && !(or_bits & 0x80000000u);                                               \
+        return (ok ? 0 : FLAG_SUM) | ((or_bits & 0x80000000u) ? FLAG_SIGN : 0);              \
     }
 
 DEFINE_MEAN_CHECK(2)
@@ -117,19 +150,19 @@ static PyObject *py_mean_check_f32(PyObject *self, PyObject *args) {
                      NATIVE_MAX_C, n, k, c);
         return NULL;
     }
-    int ok;
+    int flags;
     Py_BEGIN_ALLOW_THREADS
-    ok = MEAN_CHECK[c]((const float *)(uintptr_t)x_addr, (int64_t)n, (int64_t)k,
-                       (float *)(uintptr_t)out_addr, lo, hi, 1.0f / (float)k);
+    flags = MEAN_CHECK[c]((const float *)(uintptr_t)x_addr, (int64_t)n, (int64_t)k,
+                       (float *)(uintptr_t)out_addr, lo, hi, 1.0 / (double)k);
     Py_END_ALLOW_THREADS
-    return PyBool_FromLong(ok);
+    return PyLong_FromLong(flags);
 }
 
 static PyMethodDef METHODS[] = {
     {"mean_check_f32", py_mean_check_f32, METH_VARARGS,
-     "mean_check_f32(x_addr, n, k, c, out_addr, lo, hi) -> bool: the mean over K of a "
-     "float32 [n, K, C] array into out [n, C], and whether every value is >= +0.0 and every "
-     "row sum in [lo, hi]. Private to labelwise.scores._driver."},
+     "mean_check_f32(x_addr, n, k, c, out_addr, lo, hi) -> int: the mean over K of a "
+     "float32 [n, K, C] array into out [n, C]; returns 0, or 1 (a sign bit set) | 2 (a row "
+     "sum outside [lo, hi], NaN or inf). Private to labelwise.scores._driver."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -140,7 +173,9 @@ static struct PyModuleDef MODULE = {
 
 PyMODINIT_FUNC PyInit__native(void) {
     PyObject *m = PyModule_Create(&MODULE);
-    if (m != NULL && PyModule_AddIntConstant(m, "MAX_C", NATIVE_MAX_C) < 0) {
+    if (m != NULL && (PyModule_AddIntConstant(m, "MAX_C", NATIVE_MAX_C) < 0 ||
+                      PyModule_AddIntConstant(m, "FLAG_SIGN", FLAG_SIGN) < 0 ||
+                      PyModule_AddIntConstant(m, "FLAG_SUM", FLAG_SUM) < 0)) {
         Py_DECREF(m);
         return NULL;
     }
