@@ -428,3 +428,32 @@ def test_large_pool_create_and_open(tmp_path: Path) -> None:
         assert pool.labels_of([0, 1000, 199_000, 1]).tolist() == [0, 1, 9, -1]
         assert pool.unlabeled_indices().size == n - 200
     assert path.stat().st_size < 40 * n  # compact rows: a few bytes per unlabeled item
+
+
+@pytest.mark.parametrize("enabled_before", [True, False])
+def test_loading_labels_restores_the_garbage_collector(tmp_path: Path, enabled_before: bool) -> None:
+    """Opening pauses the cyclic GC while the rows are fetched (~40% of opening a fully
+    labeled 10^6-item pool); the caller's setting comes back, also after a damaged file."""
+    import gc
+
+    path = tmp_path / "p.sqlite"
+    with Pool.create(path, 50, ["a", "b"]) as pool:
+        pool.label([1, 2, 3], ["a", "b", "a"], annotator="ann")
+    damaged = tmp_path / "d.sqlite"
+    damaged.write_bytes(path.read_bytes())
+    con = sqlite3.connect(damaged)
+    con.execute("UPDATE items SET label = 7 WHERE idx = 2")  # no class position 7
+    con.commit()
+    con.close()
+    try:
+        gc.enable() if enabled_before else gc.disable()
+        with Pool.open(path) as pool:
+            assert pool.n_labeled == 3 and pool.annotator[2] == "ann"
+            assert gc.isenabled() == enabled_before
+            pool.refresh()
+            assert gc.isenabled() == enabled_before
+        with pytest.raises(SchemaVersionError, match="label position 7"):
+            Pool.open(damaged)
+        assert gc.isenabled() == enabled_before
+    finally:
+        gc.enable()

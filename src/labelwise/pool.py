@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import gc
 import json
 import numbers
 import os
@@ -207,6 +208,23 @@ def _folder_lock(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a million result tuples are built.
+
+    Rows of ints, strings and floats form no cycles, but each allocation counts towards the
+    collector's thresholds, so it traverses the growing list again and again: ~40% of
+    opening a fully labeled 10^6-item pool. The previous state is restored on exit (also on
+    errors, and left alone if the caller had already disabled the collector)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _remove_sidecars(path: Path) -> None:
@@ -433,9 +451,11 @@ class Pool:
             count, first, last = self._conn.execute(
                 "SELECT count(*), min(idx), max(idx) FROM items"
             ).fetchone()
-            rows = self._conn.execute(
-                "SELECT idx, label, round, annotator, ts FROM items WHERE label != -1"
-            ).fetchall()
+            with _cyclic_gc_paused():
+                rows = self._conn.execute(
+                    "SELECT idx, label, round, annotator, ts FROM items WHERE label != -1"
+                ).fetchall()
+                columns = tuple(zip(*rows, strict=True)) if rows else ()
         except sqlite3.DatabaseError as exc:
             raise SchemaVersionError(
                 f"{where} is a damaged pool file: its items table cannot be read ({exc})"
@@ -450,7 +470,7 @@ class Pool:
         self._annotators.fill(None)
         self._timestamps.fill(np.nan)
         if rows:
-            idx, lab, rnd, ann, ts = zip(*rows)
+            idx, lab, rnd, ann, ts = columns
             ia = np.fromiter(idx, dtype=np.int64, count=len(rows))
             try:
                 la = np.fromiter(lab, dtype=np.int64, count=len(rows))
