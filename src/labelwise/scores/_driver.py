@@ -198,11 +198,17 @@ def run_score(
     Returns scores ``[N]`` of the input's kind (numpy or torch), on its device, in float32
     for float32 / float16 / bfloat16 input and float64 for float64 input.
 
-    Per chunk (``chunk_size`` items, ~2^18 elements by default): one reduction for the
-    range check (min, or max for log-probabilities), one matrix product giving the mean over
-    K and every row sum (for small C + K), and the kernel's inner stage. Per block of chunks
-    (~2^20 / (C + K) items): one ``aminmax`` checking all row sums of the block, and the
-    kernel's outer stage on ``[B, C]`` data.
+    Torch path, per chunk (``chunk_size`` items, ~2^18 elements by default): one reduction
+    for the range check (min, or max for log-probabilities), one matrix product giving the
+    mean over K and every row sum (for small C + K), and the kernel's inner stage. Per block
+    of chunks (~2^20 / (C + K) items): one ``aminmax`` checking all row sums of the block,
+    and the kernel's outer stage on ``[B, C]`` data.
+
+    Compiled path (float32 CPU probabilities, 2 <= C <= 32, see :func:`native_available`):
+    the range check, the row sums and the mean are one call of ``_native.mean_check_f32``
+    per chunk (per block for scores without an inner stage); the inner and outer stages are
+    the same. A block it flags is re-judged by ``check_probs`` (or, when only a sign bit was
+    seen, by one ``amin``: ``-0.0`` is a valid zero).
     """
     rows_arg = _check_chunk_size(chunk_size)
     t, is_log = _structural_tensor(probs, log_probs)
