@@ -139,6 +139,32 @@ def test_progress_reports_partial_runs(tmp_path: Path) -> None:
     path.write_text(json.dumps(d))
     p = suite_progress(SMOKE, tmp_path)[0]
     assert (p.strategy, p.seed, p.labels, p.budget, p.finished) == ("random", 0, 30, 40, False)
+    recorded = sum(
+        float(r.get(k) or 0) for r in d["rounds"]
+        for k in ("seconds_train", "seconds_predict", "seconds_select", "seconds_proxy_train")
+    )
+    assert (p.rounds, p.rounds_total) == (2, 3) and p.seconds == pytest.approx(recorded)
+    assert p.seconds > 0
+
+
+def test_remaining_time_is_estimated_from_finished_runs_of_each_strategy() -> None:
+    from labelwise.bench.suite import PairProgress, remaining_seconds
+
+    def pp(strategy: str, seed: int, seconds: float, rounds: int, finished: bool,
+           other: bool = False) -> PairProgress:
+        return PairProgress(strategy, seed, rounds * 10, 100, finished, other, seconds, rounds, 10)
+
+    progress = [
+        pp("a", 0, 100.0, 10, True), pp("a", 1, 300.0, 10, True),  # a: 200 s per run
+        pp("b", 0, 50.0, 10, True),                                  # b: 50 s per run
+        pp("a", 2, 40.0, 5, False),       # half done: 100 s left
+        pp("b", 1, 0.0, 0, False),        # not started: 50 s
+        pp("c", 0, 0.0, 0, False),        # no finished run of c: the overall mean, 150 s
+        pp("b", 2, 10.0, 3, False, other=True),  # bench will not resume it: no estimate
+    ]
+    left, unknown = remaining_seconds(progress)
+    assert left == pytest.approx(100.0 + 50.0 + 150.0) and unknown == 1
+    assert remaining_seconds([pp("a", 0, 0.0, 0, False)]) == (0.0, 1)  # nothing finished yet
 
 
 def test_a_pair_run_by_another_process_is_skipped_not_raced(tmp_path: Path) -> None:

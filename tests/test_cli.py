@@ -279,6 +279,7 @@ def test_bench_subset_and_status(tmp_path: Path) -> None:
     res = runner.invoke(app, ["bench", str(suite), "--out", str(out), "--status"], terminal_width=200)
     assert res.exit_code == 0
     assert "1 of 4 runs finished, 0 partial" in res.stdout and "not started" in res.stdout
+    assert "left to run: ~" in res.stdout and "round time" in res.stdout
     res = runner.invoke(
         app, ["bench", str(suite), "--out", str(out), "--status", "--strategies", "bald"],
         terminal_width=200,

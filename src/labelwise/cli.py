@@ -517,24 +517,36 @@ def _print_progress(
 ) -> None:
     """``bench --status``: one row per (strategy, seed) with the labels reached so far
     (only the ``--strategies`` / ``--seeds`` asked for, when given)."""
-    from labelwise.bench.suite import suite_progress
+    from labelwise.bench.suite import remaining_seconds, suite_progress
 
+    every = suite_progress(suite, out)
     rows = [
-        r for r in suite_progress(suite, out)
+        r for r in every
         if (strategies is None or r.strategy in strategies) and (seeds is None or r.seed in seeds)
     ]
     table = Table(title=f"{suite.name}: progress in {out}")
-    for col in ("strategy", "seed", "labels", "state"):
+    for col in ("strategy", "seed", "labels", "state", "round time"):
         table.add_column(col)
     for r in rows:
         state = "finished" if r.finished else ("partial" if r.labels else "not started")
         if r.other_settings:
             state += " (other settings than the suite: bench will not resume it here)"
-        table.add_row(r.strategy, str(r.seed), f"{r.labels} / {r.budget}", state)
+        spent = f"{r.seconds / 60:.1f} min" if r.rounds else ""
+        table.add_row(r.strategy, str(r.seed), f"{r.labels} / {r.budget}", state, spent)
     _out.print(table)
     n_done = sum(r.finished for r in rows)
     n_part = sum(r.labels > 0 and not r.finished for r in rows)
     _out.print(f"{n_done} of {len(rows)} runs finished, {n_part} partial")
+    if n_done < len(rows):
+        # Estimates from every finished run of the folder, also those outside the subset.
+        left, unknown = remaining_seconds([r for r in every if r.finished] + [
+            r for r in rows if not r.finished
+        ])
+        note = f"; {unknown} run(s) without an estimate" if unknown else ""
+        _out.print(
+            f"left to run: ~{left / 3600:.1f} h of recorded round time (one process per run; "
+            f"estimated from the finished runs of each strategy{note})"
+        )
 
 
 def _folder_suite(folder: Path) -> Any:

@@ -458,6 +458,40 @@ class PairProgress:
     #: The checkpoint was written with other settings than the suite's (``bench`` would
     #: refuse to resume it: another --out folder, or the suite as it was).
     other_settings: bool = False
+    #: Round time recorded so far (train + predict + select + proxy training, seconds).
+    seconds: float = 0.0
+    #: Rounds recorded so far, and rounds in a complete run of the suite.
+    rounds: int = 0
+    rounds_total: int = 1
+
+
+_ROUND_SECONDS = ("seconds_train", "seconds_predict", "seconds_select", "seconds_proxy_train")
+
+
+def remaining_seconds(progress: Sequence[PairProgress]) -> tuple[float, int]:
+    """Estimated round time still to run for the unfinished pairs of ``progress``.
+
+    Each unfinished pair's estimate is the mean recorded time of the finished runs of its
+    strategy (of any strategy when its own has none), times the share of its rounds still
+    to run. Returns ``(seconds, pairs without an estimate)``: the latter when nothing has
+    finished yet, or for pairs written with other settings (bench will not resume them).
+    """
+    done = [p for p in progress if p.finished and not p.other_settings]
+    overall = sum(p.seconds for p in done) / len(done) if done else None
+    by_strategy: dict[str, list[float]] = {}
+    for p in done:
+        by_strategy.setdefault(p.strategy, []).append(p.seconds)
+    total, unknown = 0.0, 0
+    for p in progress:
+        if p.finished:
+            continue
+        own = by_strategy.get(p.strategy)
+        full = sum(own) / len(own) if own else overall
+        if full is None or p.other_settings:
+            unknown += 1
+            continue
+        total += full * max(0.0, 1.0 - p.rounds / p.rounds_total)
+    return total, unknown
 
 
 def suite_progress(
@@ -470,18 +504,25 @@ def suite_progress(
     from labelwise.loop import run_file_name
 
     s = load_suite(suite) if not isinstance(suite, Suite) else suite
-    wanted = s.config().to_dict()
-    budget = int(s.config().budget)
+    config = s.config()
+    wanted = config.to_dict()
+    budget = int(config.budget)
+    rounds_total = 1 + -(-(budget - int(config.initial_size)) // int(config.batch_size))
     rows = []
     for sd in s.seeds:
         for st in s.strategies:
             path = Path(out_dir) / "runs" / run_file_name(st, sd)
-            labels, finished, other = 0, False, False
+            labels, finished, other, seconds, n_rounds = 0, False, False, 0.0, 0
             if path.exists():
                 d = json.loads(path.read_text())
                 rounds = d.get("rounds", [])
                 labels = int(rounds[-1]["n_labeled"]) if rounds else 0
                 finished = bool(d.get("finished"))
                 other = _written_with_other_settings(d, wanted)
-            rows.append(PairProgress(st, sd, labels, budget, finished, other))
+                seconds = sum(float(r.get(k) or 0.0) for r in rounds for k in _ROUND_SECONDS)
+                n_rounds = len(rounds)
+            rows.append(
+                PairProgress(st, sd, labels, budget, finished, other, seconds, n_rounds,
+                             rounds_total)
+            )
     return rows
