@@ -280,6 +280,7 @@ def test_bench_subset_and_status(tmp_path: Path) -> None:
     assert res.exit_code == 0
     assert "1 of 4 runs finished, 0 partial" in res.stdout and "not started" in res.stdout
     assert "left to run: ~" in res.stdout and "round time" in res.stdout
+    assert "without an estimate" not in res.stdout  # bald has a finished run
     res = runner.invoke(
         app, ["bench", str(suite), "--out", str(out), "--status", "--strategies", "bald"],
         terminal_width=200,
@@ -291,7 +292,9 @@ def test_bench_subset_and_status(tmp_path: Path) -> None:
     d["config"]["budget"] = int(d["config"]["budget"]) - 10
     ck.write_text(json.dumps(d))
     res = runner.invoke(app, ["bench", str(suite), "--out", str(out), "--status"], terminal_width=300)
-    assert "other settings than the suite" in res.stdout
+    assert "(other settings*)" in res.stdout and "* written with other settings" in res.stdout
+    # ... and gives no time estimate: the folder has no finished run of the suite's settings
+    assert "no estimate yet" in res.stdout
     # ... and left out of the results and report that bench writes for the other pairs (it
     # used to publish a 40-label random beside a 30-label BALD, paired as if one protocol)
     res = runner.invoke(

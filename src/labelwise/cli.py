@@ -530,23 +530,28 @@ def _print_progress(
     for r in rows:
         state = "finished" if r.finished else ("partial" if r.labels else "not started")
         if r.other_settings:
-            state += " (other settings than the suite: bench will not resume it here)"
+            state += " (other settings*)"
         spent = f"{r.seconds / 60:.1f} min" if r.rounds else ""
         table.add_row(r.strategy, str(r.seed), f"{r.labels} / {r.budget}", state, spent)
     _out.print(table)
+    if any(r.other_settings for r in rows):
+        _out.print("* written with other settings than the suite: bench will not resume or "
+                   "report it in this folder")
     n_done = sum(r.finished for r in rows)
     n_part = sum(r.labels > 0 and not r.finished for r in rows)
     _out.print(f"{n_done} of {len(rows)} runs finished, {n_part} partial")
-    if n_done < len(rows):
+    unfinished = [r for r in rows if not r.finished]
+    if unfinished:
         # Estimates from every finished run of the folder, also those outside the subset.
-        left, unknown = remaining_seconds([r for r in every if r.finished] + [
-            r for r in rows if not r.finished
-        ])
-        note = f"; {unknown} run(s) without an estimate" if unknown else ""
-        _out.print(
-            f"left to run: ~{left / 3600:.1f} h of recorded round time (one process per run; "
-            f"estimated from the finished runs of each strategy{note})"
-        )
+        left, unknown = remaining_seconds([r for r in every if r.finished] + unfinished)
+        if unknown == len(unfinished):
+            _out.print("left to run: no estimate yet (no finished run with the suite's settings)")
+        else:
+            note = f"; {unknown} run(s) without an estimate" if unknown else ""
+            _out.print(
+                f"left to run: ~{left / 3600:.1f} h of recorded round time (one process per "
+                f"run; estimated from the finished runs of each strategy{note})"
+            )
 
 
 def _folder_suite(folder: Path) -> Any:
