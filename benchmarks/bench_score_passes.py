@@ -15,7 +15,10 @@ alternatives to the product, and the compiled pass that replaces them all
 - ``amin+gemmK``: row sums by ``[n, K*C] @ [K*C, K]``, no mean;
 - ``amin+tree``: mean by a tree of slice additions, no row sums;
 - ``amin+sum1+gemv``, ``amin+tree+gemv``: mean and row sums without the fused product;
-- ``native``: the compiled pass (mean over K, signs and every row sum in one read).
+- ``native``: the compiled pass (mean over K, signs and every row sum in one read);
+
+then ``labelwise.scores.entropy`` on the pool as is and with a ``-0.0`` in every block (a
+valid zero whose sign bit the compiled pass flags), on both paths.
 
 An alternative helps only if it does *both* jobs faster than ``amin+gemm``. Usage::
 
@@ -109,6 +112,25 @@ def main() -> None:
         base = t if kind == "amin+gemm" else base
         rel = f"  ({t / base:.2f}x the torch path's passes)" if base is not None else ""
         print(f"{kind:>16}: {t:.3f} s{rel}")
+
+    # -0.0 (kept by relu, clamp(min=0), np.clip) is a valid zero whose sign bit the compiled
+    # pass flags: the driver clears such a block with one amin instead of check_probs.
+    import labelwise.scores as S
+    from labelwise.scores import _driver
+
+    negzero = x.clone()
+    negzero[::2000] = 0.0
+    negzero[::2000, :, 1] = 1.0
+    negzero[::2000, :, 0] = -0.0  # one such item per 2,000: in every block
+    native = _driver._NATIVE
+    times = {}
+    for name, data, path in (("clean", x, native), ("-0.0 in every block", negzero, native),
+                             ("-0.0, torch path", negzero, None)):
+        _driver._NATIVE = path
+        times[name] = best_seconds(lambda data=data: S.entropy(data), args.repeats)
+    _driver._NATIVE = native
+    for name, t in times.items():
+        print(f"entropy, {name:>20}: {t:.3f} s  ({t / times['clean']:.2f}x clean)")
 
 
 if __name__ == "__main__":
