@@ -3,7 +3,7 @@
 ``labelwise.scores._native`` (src/labelwise/scores/_native.c) is the score driver's
 mean-and-check pass. It is optional: where it does not build (no C compiler, another
 compiler's flags), installation goes on without it and the driver's torch path is used, which
-gives the same scores and errors, 2-3x slower on the mean-based scores
+gives the same scores and errors, 1.5-1.8x slower on the mean-based scores
 (``labelwise.scores.native_available()`` tells which path runs).
 """
 

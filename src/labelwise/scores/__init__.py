@@ -33,7 +33,7 @@ kl_disagreement      mean_k KL(p_k || pbar)                 McCallum & Nigam 199
 Float32 probabilities on the CPU with 2 <= C <= 32 go through a compiled pass (built at
 install time from ``_native.c``) that reads each chunk once for the mean over K and the
 validation; :func:`native_available` tells whether it was built. Without it the same scores
-and errors come from torch operations, about 2x slower for the mean-based scores.
+and errors come from torch operations, 1.5-1.8x slower for the mean-based scores.
 """
 
 from labelwise.scores._bayesian import (

@@ -8,9 +8,9 @@ both (the row sums and the mean over K come out of one small matrix product). Va
 then one extra pass (the min) plus a product the scores need anyway.
 
 For float32 probabilities on the CPU with 2 <= C <= 32 (the common case: softmax outputs of
-a classifier), the compiled pass of ``_native.c`` replaces the min and the product: it reads
-each chunk once and writes its mean over K while checking the signs and every row sum, about
-2x faster than the torch path (``benchmarks/bench_scores.py``). Where the extension was not
+a classifier), the compiled pass of ``_native.c`` replaces the min and the product: it
+reads each chunk once and writes its mean over K while checking the signs and every row
+sum, 1.4-1.8x faster than the torch path (``benchmarks/bench_scores.py``). Where the extension was not
 built, the torch path runs; both take the same decisions through ``check_probs``.
 
 The fast check is never looser than :func:`labelwise._validation.check_probs`: whenever a
