@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.labelwise-installed
 DEMO_OUT ?= demo-out
 
-.PHONY: demo test lint typecheck clean bench-deps
+.PHONY: demo test lint typecheck clean bench-deps bench-peers
 
 $(STAMP): pyproject.toml setup.py src/labelwise/scores/_native.c
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,15 @@ bench-deps: $(STAMP)
 			echo "fashion-mnist suite: run 'sudo apt-get install dataset-fashion-mnist'"; \
 		fi; \
 	fi
+
+# The peer libraries the speed benchmarks compare against, in their own environment (never
+# project dependencies): benchmarks/bench_scores.py, bench_batchbald.py, bench_geometric.py.
+bench-peers:
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install --quiet torch==2.13.0
+	echo "torch==2.13.0" > .venv-bench/constraints.txt
+	.venv-bench/bin/python -m pip install --quiet -c .venv-bench/constraints.txt \
+		baal==2.1.0 small-text==1.4.1 scikit-activeml==1.0.1
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
