@@ -42,6 +42,10 @@ def test_run_records_every_round_and_is_deterministic(digits, tmp_path: Path) ->
     r1 = run_simulation(digits, "bald", 3, FAST)
     r2 = run_simulation(digits, "bald", 3, FAST)
     assert [r.n_labeled for r in r1.rounds] == [20, 30, 40, 50, 60]
+    assert FAST.n_rounds == len(r1.rounds) == 5
+    # a last batch smaller than batch_size is a round of its own
+    assert dataclasses.replace(FAST, budget=65).n_rounds == 6
+    assert dataclasses.replace(FAST, budget=20).n_rounds == 1
     assert r1.acquired() == r2.acquired()
     np.testing.assert_array_equal(r1.accuracy, r2.accuracy)
     last = r1.rounds[-1]

@@ -325,7 +325,7 @@ def simulate_cmd(
     import torch
 
     torch.set_num_threads(threads)  # the command's own process: an explicit user setting
-    n_rounds = 1 + -(-(budget - initial_size) // batch_size)
+    n_rounds = cfg.n_rounds
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TextColumn("acc {task.fields[acc]}"), TimeElapsedColumn(), console=_err, transient=False,

@@ -150,8 +150,10 @@ def load_suite(path: str | os.PathLike[str]) -> Suite:
         cfg = suite.config()
     except TypeError as exc:
         raise LabelwiseError(f"{p}: bad [simulation] key: {exc}") from None
+    from labelwise.loop._config import check_config_types
+
     try:  # types and values that need no dataset (pool sizes are checked when it runs)
-        _check_settings_types(cfg)
+        check_config_types(cfg)
     except (ValueError, TypeError, LabelwiseError) as exc:
         raise LabelwiseError(f"{p}: {exc}") from None
     from labelwise.loop import check_strategy_config
@@ -162,13 +164,6 @@ def load_suite(path: str | os.PathLike[str]) -> Suite:
         except ValueError as exc:
             raise LabelwiseError(f"{p}: {exc}") from None
     return suite
-
-
-def _check_settings_types(cfg: Any) -> None:
-    """The dataset-free part of :func:`labelwise.loop.check_config` (types, device, ...)."""
-    from labelwise.loop._config import check_config_types
-
-    check_config_types(cfg)
 
 
 def _load_data(dataset: str) -> Any:
@@ -507,7 +502,7 @@ def suite_progress(
     config = s.config()
     wanted = config.to_dict()
     budget = int(config.budget)
-    rounds_total = 1 + -(-(budget - int(config.initial_size)) // int(config.batch_size))
+    rounds_total = config.n_rounds
     rows = []
     for sd in s.seeds:
         for st in s.strategies:

@@ -135,6 +135,12 @@ class SimulationConfig:
         """Whether selection runs on a proxy model (``proxy_model`` or ``proxy_epochs``)."""
         return self.proxy_model is not None or self.proxy_epochs is not None
 
+    @property
+    def n_rounds(self) -> int:
+        """Rounds in a complete run: round 0 on the initial set, then one per batch until
+        the budget (the last batch may be smaller)."""
+        return 1 + -(-(int(self.budget) - int(self.initial_size)) // int(self.batch_size))
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         return d

@@ -238,7 +238,7 @@ def run_simulation(
     if result.finished and ckpt is not None:
         _remove_round_weights(ckpt)  # left by runs finished before this was done
     pool = _replay_pool(result, run)
-    n_rounds_total = 1 + -(-(config.budget - config.initial_size) // config.batch_size)
+    n_rounds_total = config.n_rounds
 
     # Warm start continues the previous round's model; CEAL pseudo-labels with it. Either way
     # its weights are saved every round, so that a resumed run continues exactly.
