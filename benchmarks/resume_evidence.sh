@@ -18,6 +18,10 @@ bench=".venv/bin/labelwise bench"
     $bench benchmarks/suites/fashion-mnist.toml --out benchmarks/results/fashion-mnist --seeds 2
 ) &
 (
+    # Cheap strategies of seed 2 first (three paired seeds for all of them), then the slow
+    # label-dispersion and VAAL runs, then the remaining seeds.
+    $bench benchmarks/suites/mnist-dbal.toml --out benchmarks/results/mnist-dbal --seeds 2 \
+        --strategies random,batchbald,coreset,badge,power-bald,egl
     for seed in 1 2 3 4; do
         $bench benchmarks/suites/mnist-dbal.toml --out benchmarks/results/mnist-dbal --seeds "$seed"
     done
