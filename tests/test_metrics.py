@@ -10,6 +10,7 @@ from labelwise.bench.metrics import (
     class_balance_entropy,
     labels_to_target,
     mean_and_ci,
+    mean_curve,
     redundant_acquisitions,
 )
 
@@ -34,6 +35,38 @@ def test_aubc_errors() -> None:
 def test_labels_to_target() -> None:
     assert labels_to_target([20, 30, 40], [0.5, 0.91, 0.95], 0.9) == 30
     assert labels_to_target([20, 30, 40], [0.5, 0.6, 0.7], 0.9) is None
+
+
+def test_labels_to_target_interpolated_by_hand() -> None:
+    # 0.8 at 30, 0.95 at 40: 0.9 is two thirds of the way -> 36.67
+    assert labels_to_target([20, 30, 40], [0.5, 0.8, 0.95], 0.9, interpolate=True) == (
+        pytest.approx(30 + 10 * 0.1 / 0.15)
+    )
+    # reaching the target exactly at a checkpoint gives that checkpoint
+    assert labels_to_target([20, 30, 40], [0.5, 0.7, 0.9], 0.9, interpolate=True) == 40
+    # the first crossing counts, not a later one after a dip
+    assert labels_to_target([10, 20, 30, 40], [0.0, 1.0, 0.0, 1.0], 0.5, interpolate=True) == 15
+    # already there at the first checkpoint: nothing before it to interpolate from
+    assert labels_to_target([20, 30], [0.95, 0.97], 0.9, interpolate=True) == 20
+    assert labels_to_target([20, 30], [0.5, 0.6], 0.9, interpolate=True) is None
+    # without interpolation: the checkpoint
+    assert labels_to_target([20, 30, 40], [0.5, 0.8, 0.95], 0.9) == 40
+
+
+def test_mean_curve_by_hand() -> None:
+    grid, mean = mean_curve([([10, 20, 30], [0.2, 0.4, 0.6]), ([10, 20, 30], [0.4, 0.6, 1.0])])
+    np.testing.assert_allclose(grid, [10, 20, 30])
+    np.testing.assert_allclose(mean, [0.3, 0.5, 0.8])
+    # different grids: the union inside the shared range [15, 30], each curve interpolated
+    grid, mean = mean_curve([([10, 20, 30], [0.2, 0.4, 0.6]), ([15, 30], [0.5, 0.8])])
+    np.testing.assert_allclose(grid, [15, 20, 30])
+    np.testing.assert_allclose(mean, [(0.3 + 0.5) / 2, (0.4 + 0.6) / 2, (0.6 + 0.8) / 2])
+    with pytest.raises(ValueError, match="share no label range"):
+        mean_curve([([10, 20], [0.1, 0.2]), ([30, 40], [0.1, 0.2])])
+    with pytest.raises(ValueError, match="at least one"):
+        mean_curve([])
+    with pytest.raises(ValueError, match="strictly increasing"):
+        mean_curve([([10, 10], [0.1, 0.2])])
 
 
 def test_class_balance_entropy() -> None:

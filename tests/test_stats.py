@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from labelwise.bench.stats import paired_against, win_matrix
 from labelwise.loop import RoundRecord, RunResult
@@ -151,3 +152,27 @@ def test_win_matrix_needs_three_shared_seeds_by_default() -> None:
     for bad in (1, 2.5, True):
         with pytest.raises(ValueError, match="min_seeds"):
             win_matrix(runs, min_seeds=bad)  # type: ignore[arg-type]
+
+
+def test_report_reads_labels_to_target_off_the_seed_mean_curve(tmp_path) -> None:
+    """Two seeds cross 0.9 at different checkpoints; the mean curve (0.5, 0.8, 0.9, 0.95
+    at 20..50 labels) reaches 0.9 at 40 exactly and 0.85 at 35 (interpolated), and the
+    brackets subtract the runs' 2 initial labels."""
+    import json
+
+    from labelwise.bench.report import summarize, write_report
+
+    runs = [_run("s", 0, [0.5, 0.7, 0.9, 0.95]), _run("s", 1, [0.5, 0.9, 0.9, 0.95])]
+    for r in runs:
+        r.initial = [0, 1]
+    (summary,) = summarize(runs, targets=(0.85, 0.9, 0.99))
+    assert summary.labels_to_mean_curve == {0.85: pytest.approx(35.0), 0.9: 40.0, 0.99: None}
+    assert summary.initial_size == 2
+    assert summary.labels_to[0.9] == (35.0, 2)  # median of the checkpoints 40 and 30
+    md = write_report(tmp_path, runs, targets=(0.85, 0.9, 0.99))
+    section = md.split("## Labels to target on the seed-mean curve")[1]
+    assert "| s | 2 | 35 (33) | 40 (38) | — |" in section
+    saved = json.loads((tmp_path / "summary.json").read_text())["strategies"][0]
+    assert saved["labels_to_mean_curve"] == {"0.85": pytest.approx(35.0), "0.9": 40.0,
+                                             "0.99": None}
+    assert saved["initial_size"] == 2

@@ -21,6 +21,7 @@ __all__ = [
     "class_balance_entropy",
     "labels_to_target",
     "mean_and_ci",
+    "mean_curve",
     "redundant_acquisitions",
 ]
 
@@ -95,12 +96,74 @@ def check_targets(targets: Any, name: str = "targets") -> tuple[float, ...]:
 
 
 def labels_to_target(
-    labels: Vector, values: Vector, target: float
+    labels: Vector, values: Vector, target: float, *, interpolate: bool = False
 ) -> float | None:
-    """The first label count at which ``values`` reaches ``target`` (None if never)."""
+    """The label count at which a learning curve first reaches ``target`` (None if never).
+
+    Parameters
+    ----------
+    labels : sequence [R]
+        Number of labels at each evaluation, strictly increasing.
+    values : sequence [R]
+        Accuracy at each evaluation.
+    target : float
+        Accuracy to reach (``values >= target`` counts as reached).
+    interpolate : bool, default False
+        False: the first evaluated label count at or above ``target`` (a checkpoint).
+        True: where the straight line from the evaluation before that one crosses
+        ``target``, a count between checkpoints. This is how a table read off an averaged
+        learning curve counts (e.g. Gal et al. 2017's 145 / 335 on a 10-label grid); the
+        first checkpoint's own count is returned when the curve starts at or above target.
+
+    Returns
+    -------
+    float or None
+    """
     x, y = _curve(labels, values)
     hit = np.flatnonzero(y >= target)
-    return float(x[hit[0]]) if hit.size else None
+    if not hit.size:
+        return None
+    i = int(hit[0])
+    if not interpolate or i == 0:
+        return float(x[i])
+    x0, x1, y0, y1 = x[i - 1], x[i], y[i - 1], y[i]
+    return float(x0 + (target - y0) * (x1 - x0) / (y1 - y0))  # y0 < target <= y1
+
+
+def mean_curve(curves: Sequence[tuple[Vector, Vector]]) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise mean of several learning curves (e.g. one per seed).
+
+    Parameters
+    ----------
+    curves : sequence of (labels [R_i], values [R_i])
+        Each curve's labels strictly increasing. Curves on different label grids are
+        linearly interpolated onto the union of their grids.
+
+    Returns
+    -------
+    labels : ndarray [G]
+        The union of the curves' label counts inside the range every curve covers.
+    mean : ndarray [G]
+        The mean value over curves at each of those label counts.
+
+    Raises
+    ------
+    ValueError
+        No curves, or no label range that every curve covers.
+    """
+    if not curves:
+        raise ValueError("mean_curve needs at least one (labels, values) curve")
+    parsed = [_curve(x, y) for x, y in curves]
+    lo = max(float(x[0]) for x, _ in parsed)
+    hi = min(float(x[-1]) for x, _ in parsed)
+    if hi < lo:
+        raise ValueError(
+            f"the curves share no label range (the latest start, {lo:g}, is after the "
+            f"earliest end, {hi:g})"
+        )
+    grid = np.unique(np.concatenate([x for x, _ in parsed]))
+    grid = grid[(grid >= lo) & (grid <= hi)]
+    return grid, np.mean([np.interp(grid, x, y) for x, y in parsed], axis=0)
 
 
 def class_balance_entropy(counts: Vector, normalise: bool = True) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,6 +15,7 @@ from labelwise.bench.metrics import (
     class_balance_entropy,
     labels_to_target,
     mean_and_ci,
+    mean_curve,
     redundant_acquisitions,
 )
 from labelwise.bench.stats import WIN_MIN_SEEDS, shared_label_range
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "StrategySummary",
+    "mean_curve_markdown",
     "plot_class_histograms",
     "plot_learning_curves",
     "plot_win_matrix",
@@ -44,6 +46,10 @@ class StrategySummary:
     ``predict``, ``select`` and ``proxy_train`` over the rounds that acquired a batch (the
     last round only trains and evaluates). ``redundant`` is the mean and interval over
     seeds of :func:`~labelwise.bench.metrics.redundant_acquisitions` (None without groups).
+    ``labels_to_mean_curve`` maps each target to the label count where the seed-mean
+    accuracy curve crosses it, linearly interpolated between checkpoints (None if the mean
+    curve never reaches it): the count of a published table read off an averaged curve.
+    ``initial_size`` is the runs' number of initial labels (None if they differ).
     """
 
     strategy: str
@@ -54,6 +60,8 @@ class StrategySummary:
     acquired_balance: float
     seconds_per_round: dict[str, float]
     redundant: tuple[float, float] | None = None
+    labels_to_mean_curve: dict[float, float | None] = field(default_factory=dict)
+    initial_size: int | None = None
 
 
 def _acquired_balance(run: RunResult) -> float:
@@ -98,6 +106,11 @@ def summarize(
             hits = [labels_to_target(r.labels, r.accuracy, t) for r in rs]
             reached = [h for h in hits if h is not None]
             lt[float(t)] = (float(np.median(reached)) if reached else None, len(reached))
+        grid, mean_acc = mean_curve([(r.labels, r.accuracy) for r in rs])
+        on_mean = {
+            float(t): labels_to_target(grid, mean_acc, t, interpolate=True) for t in targets
+        }
+        sizes = {len(r.initial) for r in rs}
         balances = [b for b in map(_acquired_balance, rs) if not math.isnan(b)]
         redundant = None
         if groups is not None:
@@ -115,6 +128,8 @@ def summarize(
                 acquired_balance=float(np.mean(balances)) if balances else float("nan"),
                 seconds_per_round=_seconds_per_round(rs),
                 redundant=redundant,
+                labels_to_mean_curve=on_mean,
+                initial_size=sizes.pop() if len(sizes) == 1 else None,
             )
         )
     return out
@@ -163,6 +178,26 @@ def summary_markdown(summaries: Sequence[StrategySummary]) -> str:
         row.append(f"{sp['train']:.2f}/{sp['predict']:.2f}/{sp['select']:.3f}")
         if with_proxy:
             row.append(f"{sp.get('proxy_train', 0.0):.2f}")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def mean_curve_markdown(summaries: Sequence[StrategySummary]) -> str:
+    """A Markdown table of the labels at which each strategy's seed-mean curve reaches each
+    target (interpolated), with the labels acquired beyond the initial set in brackets."""
+    targets = list(summaries[0].labels_to_mean_curve) if summaries else []
+    head = ["strategy", "seeds"] + [f"labels to {t:.0%}" for t in targets]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in summaries:
+        row = [s.strategy, str(s.n_seeds)]
+        for t in targets:
+            n = s.labels_to_mean_curve[t]
+            if n is None:
+                row.append("—")
+            elif not s.initial_size:  # unknown (runs differ) or none
+                row.append(f"{n:.0f}")
+            else:
+                row.append(f"{n:.0f} ({n - s.initial_size:.0f})")
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
@@ -310,6 +345,18 @@ def write_report(
             for p in paired
         ]
         lines.append("")
+    if summaries and summaries[0].labels_to_mean_curve:
+        lines += [
+            "## Labels to target on the seed-mean curve",
+            "",
+            "Where the mean accuracy over seeds first reaches each target, linearly "
+            "interpolated between checkpoints (in brackets: labels acquired beyond the "
+            "initial set). Papers that average their repeats before reading a table count "
+            "this way; the table above gives the median over seeds of each run's first "
+            "checkpoint at or above the target.",
+            "",
+            mean_curve_markdown(summaries),
+        ]
     lines += ["## Win matrix (row beats column)", ""]
     if has_wins:
         lines += ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
@@ -339,6 +386,10 @@ def write_report(
                         "final_accuracy": list(s.final_accuracy),
                         "aubc": list(s.aubc),
                         "labels_to": {str(k): list(v) for k, v in s.labels_to.items()},
+                        "labels_to_mean_curve": {
+                            str(k): v for k, v in s.labels_to_mean_curve.items()
+                        },
+                        "initial_size": s.initial_size,
                         "acquired_balance": s.acquired_balance,
                         "seconds_per_round": s.seconds_per_round,
                         "redundant_acquisitions": (
