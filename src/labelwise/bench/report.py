@@ -349,11 +349,13 @@ def write_report(
         lines += [
             "## Labels to target on the seed-mean curve",
             "",
-            "Where the mean accuracy over seeds first reaches each target, linearly "
-            "interpolated between checkpoints (in brackets: labels acquired beyond the "
-            "initial set). Papers that average their repeats before reading a table count "
-            "this way; the table above gives the median over seeds of each run's first "
-            "checkpoint at or above the target.",
+            (
+                "Where the mean accuracy over seeds first reaches each target, linearly "
+                "interpolated between checkpoints (in brackets: labels acquired beyond the "
+                "initial set). Papers that average their repeats before reading a table "
+                "count this way; the table above gives the median over seeds of each run's "
+                "first checkpoint at or above the target."
+            ),
             "",
             mean_curve_markdown(summaries),
         ]
