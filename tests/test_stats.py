@@ -176,3 +176,26 @@ def test_report_reads_labels_to_target_off_the_seed_mean_curve(tmp_path) -> None
     assert saved["labels_to_mean_curve"] == {"0.85": pytest.approx(35.0), "0.9": 40.0,
                                              "0.99": None}
     assert saved["initial_size"] == 2
+
+
+def test_report_has_the_final_nll_and_an_nll_curve(tmp_path) -> None:
+    from labelwise.bench.report import plot_learning_curves, summarize, write_report
+
+    def run(seed: int, nlls: list[float]) -> RunResult:
+        rounds = [
+            RoundRecord(i, 20 + 10 * i, 0.5 + 0.1 * i, v, [], [0, 0], 0.0, 0.0, 0.0)
+            for i, v in enumerate(nlls)
+        ]
+        return RunResult("s", seed, "toy", {}, [], rounds, True)
+
+    runs = [run(0, [2.0, 1.0, 0.5]), run(1, [2.0, 1.2, 0.7])]
+    np.testing.assert_array_equal(runs[1].nll, [2.0, 1.2, 0.7])
+    (summary,) = summarize(runs)
+    assert summary.final_nll[0] == pytest.approx(0.6)
+    # t(0.975, 1) = 12.706; std of (0.5, 0.7) = 0.1414; sqrt(2)
+    assert summary.final_nll[1] == pytest.approx(12.7062 * 0.141421 / np.sqrt(2), rel=1e-4)
+    md = write_report(tmp_path, runs)
+    assert "| final NLL |" in md.splitlines()[2] and "| 0.600 ± " in md
+    assert "![test NLL](nll_curve.png)" in md and (tmp_path / "nll_curve.png").stat().st_size
+    with pytest.raises(ValueError, match="metric"):
+        plot_learning_curves(runs, tmp_path / "x.png", metric="loss")

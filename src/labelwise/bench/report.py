@@ -50,6 +50,8 @@ class StrategySummary:
     accuracy curve crosses it, linearly interpolated between checkpoints (None if the mean
     curve never reaches it): the count of a published table read off an averaged curve.
     ``initial_size`` is the runs' number of initial labels (None if they differ).
+    ``final_nll`` is the mean and interval over seeds of the last evaluation's test
+    negative log-likelihood (nats per test item).
     """
 
     strategy: str
@@ -62,6 +64,7 @@ class StrategySummary:
     redundant: tuple[float, float] | None = None
     labels_to_mean_curve: dict[float, float | None] = field(default_factory=dict)
     initial_size: int | None = None
+    final_nll: tuple[float, float] = (math.nan, math.nan)
 
 
 def _acquired_balance(run: RunResult) -> float:
@@ -100,6 +103,7 @@ def summarize(
     out = []
     for name, rs in by.items():
         finals = [float(r.accuracy[-1]) for r in rs]
+        final_nlls = [float(r.nll[-1]) for r in rs]
         areas = [aubc(r.labels, r.accuracy, budget=budget) for r in rs]
         lt: dict[float, tuple[float | None, int]] = {}
         for t in targets:
@@ -130,6 +134,7 @@ def summarize(
                 redundant=redundant,
                 labels_to_mean_curve=on_mean,
                 initial_size=sizes.pop() if len(sizes) == 1 else None,
+                final_nll=mean_and_ci(final_nlls),
             )
         )
     return out
@@ -153,7 +158,8 @@ def _win_text(w: float) -> str:
 def summary_markdown(summaries: Sequence[StrategySummary]) -> str:
     """A Markdown table of :func:`summarize` output."""
     targets = list(summaries[0].labels_to) if summaries else []
-    head = ["strategy", "seeds", "final acc", "AUBC"] + [f"labels to {t:.0%}" for t in targets]
+    head = ["strategy", "seeds", "final acc", "final NLL", "AUBC"]
+    head += [f"labels to {t:.0%}" for t in targets]
     with_groups = any(s.redundant is not None for s in summaries)
     head += ["acquired class balance"]
     head += ["acquired copies of labeled items"] if with_groups else []
@@ -166,6 +172,7 @@ def summary_markdown(summaries: Sequence[StrategySummary]) -> str:
             s.strategy,
             str(s.n_seeds),
             _mean_ci(s.final_accuracy, s.n_seeds, 4),
+            _mean_ci(s.final_nll, s.n_seeds, 3),
             _mean_ci(s.aubc, s.n_seeds, 4),
         ]
         for t in targets:
@@ -207,8 +214,14 @@ def plot_learning_curves(
     path: str | os.PathLike[str],
     *,
     title: str | None = None,
+    metric: str = "accuracy",
 ) -> None:
-    """Plot mean test accuracy over labels per strategy, with a min-max band over seeds."""
+    """Plot a mean test metric over labels per strategy, with a min-max band over seeds.
+
+    ``metric`` is ``"accuracy"`` (test accuracy) or ``"nll"`` (test negative
+    log-likelihood, nats per item)."""
+    if metric not in ("accuracy", "nll"):
+        raise ValueError(f"metric must be 'accuracy' or 'nll', got {metric!r}")
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -221,7 +234,7 @@ def plot_learning_curves(
     styles = ("-", "--", ":", "-.")  # the colour cycle repeats after 10: vary the dashes
     for i, (name, rs) in enumerate(by.items()):
         grid = np.unique(np.concatenate([r.labels for r in rs]))
-        curves = np.stack([np.interp(grid, r.labels, r.accuracy) for r in rs])
+        curves = np.stack([np.interp(grid, r.labels, getattr(r, metric)) for r in rs])
         mean = curves.mean(axis=0)
         # the random baseline in black, so that every strategy is read against it
         is_random = name == "random" or name.startswith("random@")
@@ -233,9 +246,9 @@ def plot_learning_curves(
             ax.fill_between(grid, curves.min(axis=0), curves.max(axis=0), alpha=0.2,
                             color=line.get_color(), linewidth=0)
     ax.set_xlabel("labeled items")
-    ax.set_ylabel("test accuracy")
+    ax.set_ylabel("test accuracy" if metric == "accuracy" else "test NLL (nats per item)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower right" if metric == "accuracy" else "upper right")
     if title:
         ax.set_title(title)
     fig.tight_layout()
@@ -327,6 +340,7 @@ def write_report(
     # Entries of pairs with fewer than WIN_MIN_SEEDS shared seeds are NaN ("—").
     has_wins = bool(np.isfinite(W).any())
     plot_learning_curves(runs, out / "learning_curve.png", title=title)
+    plot_learning_curves(runs, out / "nll_curve.png", title=title, metric="nll")
     plot_class_histograms(runs, out / "class_histograms.png")
     if has_wins:
         plot_win_matrix(names, W, out / "win_matrix.png")
@@ -373,7 +387,7 @@ def write_report(
     else:
         need = f"at least {WIN_MIN_SEEDS} shared seeds per pair of strategies"
         lines += [f"Not computed: its paired t-tests need {need}."]
-    lines += ["", "![learning curves](learning_curve.png)",
+    lines += ["", "![learning curves](learning_curve.png)", "![test NLL](nll_curve.png)",
               "![acquired classes](class_histograms.png)"]
     lines += ["![win matrix](win_matrix.png)", ""] if has_wins else [""]
     md = "\n".join(lines)
@@ -386,6 +400,7 @@ def write_report(
                         "strategy": s.strategy,
                         "n_seeds": s.n_seeds,
                         "final_accuracy": list(s.final_accuracy),
+                        "final_nll": list(s.final_nll),
                         "aubc": list(s.aubc),
                         "labels_to": {str(k): list(v) for k, v in s.labels_to.items()},
                         "labels_to_mean_curve": {

@@ -94,6 +94,11 @@ class RunResult:
         """[R] test accuracy at each evaluation."""
         return np.array([r.test_accuracy for r in self.rounds], dtype=np.float64)
 
+    @property
+    def nll(self) -> np.ndarray:
+        """[R] test negative log-likelihood (mean nats per test item) at each evaluation."""
+        return np.array([r.test_nll for r in self.rounds], dtype=np.float64)
+
     def acquired(self) -> list[int]:
         """Every index acquired after the initial set, in order."""
         return [i for r in self.rounds for i in r.selected]
