@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from labelwise._files import replacing
 from labelwise.bench.metrics import check_targets
 from labelwise.errors import LabelwiseError
 
@@ -391,8 +392,8 @@ def _write_out_file(out: Path, text: str) -> None:
     """Write ``--out`` (a file), creating its folder; one-line errors."""
     _check_out_file(out)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
+        with replacing(out) as tmp:
+            tmp.write_text(text)
     except OSError as exc:
         raise _UsageError(f"cannot write --out {out}: {_os_error_text(exc)}") from None
 

@@ -6,10 +6,12 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from labelwise._files import replacing
 from labelwise.bench.metrics import (
     aubc,
     class_balance_entropy,
@@ -189,6 +191,18 @@ def summary_markdown(summaries: Sequence[StrategySummary]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _save_figure(fig: Any, path: str | os.PathLike[str]) -> None:
+    """Save and close ``fig``, replacing ``path`` atomically (format from its suffix)."""
+    import matplotlib.pyplot as plt
+
+    fmt = Path(path).suffix.lstrip(".") or "png"
+    try:
+        with replacing(path) as tmp:
+            fig.savefig(tmp, format=fmt)
+    finally:
+        plt.close(fig)
+
+
 def mean_curve_markdown(summaries: Sequence[StrategySummary]) -> str:
     """A Markdown table of the labels at which each strategy's seed-mean curve reaches each
     target (interpolated), with the labels acquired beyond the initial set in brackets."""
@@ -252,8 +266,7 @@ def plot_learning_curves(
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(os.fspath(path))
-    plt.close(fig)
+    _save_figure(fig, path)
 
 
 def plot_class_histograms(runs: Sequence[RunResult], path: str | os.PathLike[str]) -> None:
@@ -281,8 +294,7 @@ def plot_class_histograms(runs: Sequence[RunResult], path: str | os.PathLike[str
     ax.set_ylabel("share of acquired labels")
     ax.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(os.fspath(path))
-    plt.close(fig)
+    _save_figure(fig, path)
 
 
 def plot_win_matrix(names: Sequence[str], W: np.ndarray, path: str | os.PathLike[str]) -> None:
@@ -305,8 +317,7 @@ def plot_win_matrix(names: Sequence[str], W: np.ndarray, path: str | os.PathLike
     ax.set_title("row beats column (share of checkpoints, p < 0.05; — not computed)")
     fig.colorbar(im, ax=ax)
     fig.tight_layout()
-    fig.savefig(os.fspath(path))
-    plt.close(fig)
+    _save_figure(fig, path)
 
 
 def write_report(
@@ -326,7 +337,6 @@ def write_report(
     :func:`~labelwise.bench.combine.combine_runs`).
     """
     import json
-    from pathlib import Path
 
     from labelwise.bench.combine import paired_baseline
     from labelwise.bench.stats import paired_against, win_matrix
@@ -391,37 +401,35 @@ def write_report(
               "![acquired classes](class_histograms.png)"]
     lines += ["![win matrix](win_matrix.png)", ""] if has_wins else [""]
     md = "\n".join(lines)
-    (out / "report.md").write_text(md)
-    (out / "summary.json").write_text(
-        json.dumps(
+    with replacing(out / "report.md") as tmp:
+        tmp.write_text(md)
+    summary: dict[str, Any] = {
+        "strategies": [
             {
-                "strategies": [
-                    {
-                        "strategy": s.strategy,
-                        "n_seeds": s.n_seeds,
-                        "final_accuracy": list(s.final_accuracy),
-                        "final_nll": list(s.final_nll),
-                        "aubc": list(s.aubc),
-                        "labels_to": {str(k): list(v) for k, v in s.labels_to.items()},
-                        "labels_to_mean_curve": {
-                            str(k): v for k, v in s.labels_to_mean_curve.items()
-                        },
-                        "initial_size": s.initial_size,
-                        "acquired_balance": s.acquired_balance,
-                        "seconds_per_round": s.seconds_per_round,
-                        "redundant_acquisitions": (
-                            None if s.redundant is None else list(s.redundant)
-                        ),
-                    }
-                    for s in summaries
-                ],
-                "paired_vs_random": [p.__dict__ for p in paired],
-                "win_matrix": {
-                    "names": names,
-                    "W": [[None if math.isnan(w) else w for w in row] for row in W.tolist()],
+                "strategy": s.strategy,
+                "n_seeds": s.n_seeds,
+                "final_accuracy": list(s.final_accuracy),
+                "final_nll": list(s.final_nll),
+                "aubc": list(s.aubc),
+                "labels_to": {str(k): list(v) for k, v in s.labels_to.items()},
+                "labels_to_mean_curve": {
+                    str(k): v for k, v in s.labels_to_mean_curve.items()
                 },
-            },
-            indent=2,
-        )
-    )
+                "initial_size": s.initial_size,
+                "acquired_balance": s.acquired_balance,
+                "seconds_per_round": s.seconds_per_round,
+                "redundant_acquisitions": (
+                    None if s.redundant is None else list(s.redundant)
+                ),
+            }
+            for s in summaries
+        ],
+        "paired_vs_random": [p.__dict__ for p in paired],
+        "win_matrix": {
+            "names": names,
+            "W": [[None if math.isnan(w) else w for w in row] for row in W.tolist()],
+        },
+    }
+    with replacing(out / "summary.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2))
     return md

@@ -41,6 +41,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from labelwise._files import replacing
 from labelwise.bench.metrics import check_targets
 from labelwise.errors import LabelwiseError
 
@@ -309,7 +310,8 @@ def run_suite(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not isinstance(suite, Suite):
-        (out / "suite.toml").write_text(Path(suite).read_text())
+        with replacing(out / "suite.toml") as tmp:
+            tmp.write_text(Path(suite).read_text())
     # Seed-major: an interrupted suite has every strategy on the first seeds (paired with
     # random on the same initial sets) rather than every seed of the first strategies.
     all_pairs = [(st, sd) for sd in s.seeds for st in s.strategies]

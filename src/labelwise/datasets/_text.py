@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from labelwise._files import replacing
 from labelwise.datasets._bundled import SPLIT_SEED, split_keys
 from labelwise.datasets._types import Dataset
 from labelwise.errors import MissingExtraError, ShapeError
@@ -436,10 +437,8 @@ def embed_texts(
         raise ValueError(f"the embedder {model_name!r} returned non-finite or non-float values")
     emb = np.ascontiguousarray(emb, dtype=np.float32)
     if use_cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
-        np.save(tmp, emb, allow_pickle=False)
-        os.replace(tmp, path)
+        with replacing(path) as tmp, open(tmp, "wb") as f:
+            np.save(f, emb, allow_pickle=False)
     return emb
 
 

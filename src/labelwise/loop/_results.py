@@ -12,7 +12,6 @@ import hashlib
 import itertools
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from labelwise._files import replacing
 from labelwise.errors import LabelwiseError
 
 __all__ = [
@@ -196,19 +196,11 @@ def read_results(path: str | os.PathLike[str]) -> list[RunResult]:
 
 def atomic_write_json(path: Path, obj: Any) -> None:
     """Write ``obj`` as JSON to ``path`` through a synced temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
+    with replacing(path, sync=True) as tmp, open(tmp, "w") as f:
         json.dump(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def atomic_torch_save(state: Mapping[str, Any], path: Path) -> None:
     """Save a ``state_dict`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    torch.save(dict(state), tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        torch.save(dict(state), tmp)
