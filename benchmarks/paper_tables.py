@@ -78,12 +78,14 @@ def table(results: Path) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in strategies:
         n = s["n_seeds"]
-        init = s.get("initial_size") or 0
+        init = s.get("initial_size")
         on_mean = [s["labels_to_mean_curve"][t] for t in targets]
         row = [NAMES.get(s["strategy"], s["strategy"]), str(n), _pm(s["final_accuracy"], n),
                _pm(s["aubc"], n)]
         row += [_labels(s["labels_to"][t], n) for t in targets]
-        row += [" / ".join("—" if v is None else f"{v - init:.0f}" for v in on_mean)]
+        # acquired beyond the initial set: unknown when the runs' initial sizes differ
+        row += [" / ".join("—" if v is None or init is None else f"{v - init:.0f}"
+                           for v in on_mean)]
         row += [paper.get(s["strategy"], "—")] if paper else []
         p = paired.get(s["strategy"])
         if p is None:
@@ -101,9 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("results", type=Path, nargs="+", help="results folders (summary.json)")
     args = parser.parse_args(argv)
     for folder in args.results:
-        if not (folder / "summary.json").is_file():
-            print(f"{folder}: no summary.json (run `labelwise report {folder}` first)",
-                  file=sys.stderr)
+        path = folder / "summary.json"
+        strategies = json.loads(path.read_text())["strategies"] if path.is_file() else None
+        if not strategies or "labels_to_mean_curve" not in strategies[0]:
+            what = "no summary.json" if strategies is None else "an older summary.json"
+            print(f"{folder}: {what} (run `labelwise report {folder}` first)", file=sys.stderr)
             return 2
         print(f"### {folder.name}\n\n{table(folder)}")
     return 0

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Rebuild every committed report (report.md, summary.json, plots) under benchmarks/results/
 # from the saved runs, with the comparisons the README tables were read from. Safe while
-# suites run: only finished runs are read. Usage: bash benchmarks/regenerate_reports.sh
+# suites run: only finished runs are read, under each folder's report lock (a bench that
+# finishes a pair later rewrites its suite's report, from every finished run, the same way;
+# the sibling reports with --compare are only written here).
+# Usage: bash benchmarks/regenerate_reports.sh
 set -euo pipefail
 cd "$(dirname "$0")/results"
 report="../../.venv/bin/labelwise report"

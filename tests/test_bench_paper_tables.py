@@ -53,3 +53,11 @@ def test_main_says_how_to_make_a_missing_summary(
 ) -> None:
     assert _script().main([str(tmp_path)]) == 2
     assert "labelwise report" in capsys.readouterr().err
+
+
+def test_main_refuses_a_summary_written_before_the_mean_curve_counts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "summary.json").write_text('{"strategies": [{"strategy": "random"}]}')
+    assert _script().main([str(tmp_path)]) == 2
+    assert "an older summary.json" in capsys.readouterr().err

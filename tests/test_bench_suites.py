@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -167,17 +173,9 @@ def test_remaining_time_is_estimated_from_finished_runs_of_each_strategy() -> No
     assert remaining_seconds([pp("a", 0, 0.0, 0, False)]) == (0.0, 1)  # nothing finished yet
 
 
-def test_a_pair_run_by_another_process_is_skipped_not_raced(tmp_path: Path) -> None:
-    """Two bench processes on one folder never write the same checkpoint: a pair whose
-    lock another process holds is skipped (and reported), the others run."""
-    import subprocess
-    import sys
-    import textwrap
-
-    from labelwise.bench.suite import PairBusy
-
-    (tmp_path / "runs").mkdir()
-    lock = tmp_path / "runs" / "bald__seed0.lock"
+@contextlib.contextmanager
+def _held_by_another_process(lock: Path) -> Iterator[None]:
+    """Another process holds ``lock`` (as a running bench pair does) inside the block."""
     holder = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
             import fcntl, os, sys, time
@@ -191,6 +189,20 @@ def test_a_pair_run_by_another_process_is_skipped_not_raced(tmp_path: Path) -> N
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+
+
+def test_a_pair_run_by_another_process_is_skipped_not_raced(tmp_path: Path) -> None:
+    """Two bench processes on one folder never write the same checkpoint: a pair whose
+    lock another process holds is skipped (and reported), the others run."""
+    from labelwise.bench.suite import PairBusy
+
+    (tmp_path / "runs").mkdir()
+    with _held_by_another_process(tmp_path / "runs" / "bald__seed0.lock"):
         skipped: list[PairBusy] = []
         runs = run_suite(SMOKE, tmp_path, seeds=[0], on_busy=skipped.append)
         assert [(b.strategy, b.seed, b.holder) for b in skipped] == [
@@ -198,13 +210,43 @@ def test_a_pair_run_by_another_process_is_skipped_not_raced(tmp_path: Path) -> N
         ]
         assert [(r.strategy, r.seed) for r in runs] == [("random", 0)]
         assert not (tmp_path / "runs" / "bald__seed0.json").exists()
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=30)
     # the holder is gone, so is its lock: the pair runs now
     runs = run_suite(SMOKE, tmp_path, seeds=[0])
     assert [(r.strategy, r.seed) for r in runs] == [("random", 0), ("bald", 0)]
+
+
+def test_a_pair_busy_when_reached_but_finished_by_the_report_is_in_it(tmp_path: Path) -> None:
+    """Two chains leapfrog through a suite: each skips the pair the other runs. The
+    report a chain writes at its end must still cover a skipped pair that has finished
+    meanwhile (it once left out every pair it had found busy)."""
+    run_suite(SMOKE, tmp_path, seeds=[0])  # both pairs finished, as by the other chain
+    (tmp_path / "report.md").unlink()
+    with _held_by_another_process(tmp_path / "runs" / "bald__seed0.lock"):
+        runs = run_suite(SMOKE, tmp_path, seeds=[0])
+    assert [(r.strategy, r.seed) for r in runs] == [("random", 0), ("bald", 0)]
+    assert "| bald |" in (tmp_path / "report.md").read_text()
+    summary = json.loads((tmp_path / "results.json").read_text())
+    assert [(r["strategy"], r["seed"]) for r in summary["runs"]] == [("random", 0), ("bald", 0)]
+
+
+def test_the_report_lock_is_exclusive_across_open_files(tmp_path: Path) -> None:
+    """While one writer holds the folder's report lock, no other can take it."""
+    import fcntl
+
+    from labelwise.bench.suite import report_lock
+
+    with report_lock(tmp_path):
+        fd = os.open(tmp_path / "report.lock", os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+    fd = os.open(tmp_path / "report.lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released on leaving the block
+    finally:
+        os.close(fd)
 
 
 def test_parallel_workers_die_with_the_bench_process() -> None:

@@ -17,8 +17,20 @@ from pathlib import Path
 
 __all__ = ["replacing"]
 
-#: Mode of a new file: what ``open(path, "w")`` gives under the usual umask 022.
-_NEW_FILE_MODE = 0o644
+
+
+def _new_file_mode() -> int:
+    """The mode ``open(path, "w")`` would give a new file: 0o666 less the umask."""
+    try:
+        with open("/proc/self/status") as f:  # Linux: read without changing it
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: the only portable way to read it is to set it
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 @contextlib.contextmanager
@@ -28,7 +40,8 @@ def replacing(path: str | os.PathLike[str], *, sync: bool = False) -> Iterator[P
     Parameters
     ----------
     path : path
-        The file to (re)write. Its folder is created if missing.
+        The file to (re)write; a symbolic link is followed (its target is replaced). Its
+        folder is created if missing.
     sync : bool, default False
         ``fsync`` the temporary file before the rename, so that the new content is on disk
         when the rename is (for checkpoints that a crash must not lose).
@@ -38,13 +51,14 @@ def replacing(path: str | os.PathLike[str], *, sync: bool = False) -> Iterator[P
     Path
         Where to write the new content (a hidden ``.NAME.*.tmp`` file in the same folder,
         so the rename is atomic). It keeps the replaced file's permission bits, or gets
-        0o644 for a new file (``tempfile`` would give 0o600).
+        those ``open(path, "w")`` would give a new file (0o666 less the umask;
+        ``tempfile`` alone would give 0o600).
 
     Notes
     -----
     If the block raises, the temporary file is removed and ``path`` is left as it was.
     """
-    target = Path(path)
+    target = Path(os.path.realpath(path))
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
@@ -54,7 +68,7 @@ def replacing(path: str | os.PathLike[str], *, sync: bool = False) -> Iterator[P
         try:
             mode = stat.S_IMODE(target.stat().st_mode)
         except FileNotFoundError:
-            mode = _NEW_FILE_MODE
+            mode = _new_file_mode()
         os.chmod(tmp, mode)
         if sync:
             with open(tmp, "rb") as f:

@@ -7,6 +7,7 @@ one-line error and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -392,8 +393,11 @@ def _write_out_file(out: Path, text: str) -> None:
     """Write ``--out`` (a file), creating its folder; one-line errors."""
     _check_out_file(out)
     try:
-        with replacing(out) as tmp:
-            tmp.write_text(text)
+        if out.exists() and not out.resolve().is_file():  # /dev/stdout, a FIFO: write through
+            out.write_text(text)
+        else:
+            with replacing(out) as tmp:
+                tmp.write_text(text)
     except OSError as exc:
         raise _UsageError(f"cannot write --out {out}: {_os_error_text(exc)}") from None
 
@@ -679,7 +683,7 @@ def report_cmd(
     """
     from labelwise.bench.combine import check_one_protocol, combine_runs
     from labelwise.bench.report import write_report
-    from labelwise.bench.suite import dataset_groups, runs_of_suite_settings
+    from labelwise.bench.suite import dataset_groups, report_lock, runs_of_suite_settings
 
     try:
         suite = _folder_suite(out)
@@ -687,32 +691,34 @@ def report_cmd(
             target_list = list(check_targets(targets, "--targets"))
         else:
             target_list = list(suite.targets) if suite is not None else [0.8, 0.9]
-        runs = _finished_runs(out)
-        # the title `simulate` gives its report, or the suite's name
-        title = f"{runs[0].dataset}, b={runs[0].config.get('batch_size')}" if runs else out.name
-        if suite is not None:
-            title = suite.name
-            runs, other = runs_of_suite_settings(suite, runs)
-            for r in other:
-                _err.print(f"left out of the report: {r.strategy} seed {r.seed} in {out} was "
-                           "written with other settings than its suite.toml", highlight=False)
-            if not runs:
-                raise _UsageError(f"{out} has no finished run with its suite's settings")
-        check_one_protocol(runs, str(out))
-        if compare_strategies and not compare:
-            raise _UsageError("--compare-strategies needs at least one --compare folder")
-        if compare:
-            labels = [folder.resolve().name for folder in compare]
-            if len(set(labels)) < len(labels) or out.resolve().name in labels:
-                raise _UsageError(
-                    f"--compare folders need distinct names (they label the runs), got {labels}"
-                )
-            wanted = [s.strip() for s in compare_strategies.split(",") if s.strip()] or None
-            others = {label: _finished_runs(folder) for label, folder in zip(labels, compare)}
-            runs = combine_runs(runs, others, strategies=wanted)
-        dataset = suite.dataset if suite is not None else (runs[0].dataset if runs else None)
-        groups = dataset_groups(dataset) if dataset is not None else None
-        write_report(out, runs, targets=target_list, title=title, groups=groups)
+        # under the folder's report lock, as bench writes it (see run_suite)
+        with report_lock(out) if out.is_dir() else contextlib.nullcontext():
+            runs = _finished_runs(out)
+            # the title `simulate` gives its report, or the suite's name
+            title = f"{runs[0].dataset}, b={runs[0].config.get('batch_size')}" if runs else out.name
+            if suite is not None:
+                title = suite.name
+                runs, other = runs_of_suite_settings(suite, runs)
+                for r in other:
+                    _err.print(f"left out of the report: {r.strategy} seed {r.seed} in {out} was "
+                               "written with other settings than its suite.toml", highlight=False)
+                if not runs:
+                    raise _UsageError(f"{out} has no finished run with its suite's settings")
+            check_one_protocol(runs, str(out))
+            if compare_strategies and not compare:
+                raise _UsageError("--compare-strategies needs at least one --compare folder")
+            if compare:
+                labels = [folder.resolve().name for folder in compare]
+                if len(set(labels)) < len(labels) or out.resolve().name in labels:
+                    raise _UsageError(
+                        f"--compare folders need distinct names (they label the runs), got {labels}"
+                    )
+                wanted = [s.strip() for s in compare_strategies.split(",") if s.strip()] or None
+                others = {label: _finished_runs(folder) for label, folder in zip(labels, compare)}
+                runs = combine_runs(runs, others, strategies=wanted)
+            dataset = suite.dataset if suite is not None else (runs[0].dataset if runs else None)
+            groups = dataset_groups(dataset) if dataset is not None else None
+            write_report(out, runs, targets=target_list, title=title, groups=groups)
     except (LabelwiseError, ValueError, OSError, _UsageError) as exc:
         raise _fail(str(exc)) from None
     _print_summary(runs, target_list, title, groups)

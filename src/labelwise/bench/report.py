@@ -192,10 +192,16 @@ def summary_markdown(summaries: Sequence[StrategySummary]) -> str:
 
 
 def _save_figure(fig: Any, path: str | os.PathLike[str]) -> None:
-    """Save and close ``fig``, replacing ``path`` atomically (format from its suffix)."""
+    """Save and close ``fig``, replacing ``path`` atomically. The format is the suffix's;
+    a path without one gets matplotlib's default format and suffix (``NAME.png``), as
+    ``savefig`` itself does."""
+    import matplotlib
     import matplotlib.pyplot as plt
 
-    fmt = Path(path).suffix.lstrip(".") or "png"
+    fmt = Path(path).suffix.lstrip(".")
+    if not fmt:
+        fmt = str(matplotlib.rcParams["savefig.format"])
+        path = f"{os.fspath(path)}.{fmt}"
     try:
         with replacing(path) as tmp:
             fig.savefig(tmp, format=fmt)

@@ -45,7 +45,16 @@ from labelwise._files import replacing
 from labelwise.bench.metrics import check_targets
 from labelwise.errors import LabelwiseError
 
-__all__ = ["PairBusy", "PairProgress", "Suite", "dataset_groups", "load_suite", "run_suite", "suite_progress"]
+__all__ = [
+    "PairBusy",
+    "PairProgress",
+    "Suite",
+    "dataset_groups",
+    "load_suite",
+    "report_lock",
+    "run_suite",
+    "suite_progress",
+]
 
 
 @dataclass(frozen=True)
@@ -217,6 +226,25 @@ def _run_pair(
 
 
 @contextlib.contextmanager
+def report_lock(out_dir: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold the exclusive lock on ``OUT/report.lock`` (waiting for it) while a process reads
+    the finished runs of ``out_dir`` and writes its results and report, so that two
+    processes on one folder (``bench`` pairs, ``labelwise report``) write whole, in turn,
+    each from what was finished when it got the lock."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / "report.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
 def _pair_lock(path: Path) -> Iterator[str | None]:
     """Hold an exclusive lock on ``path``; yields None when held, else the holder's note."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -321,11 +349,9 @@ def run_suite(
         (st, sd) for st, sd in all_pairs if st in chosen_st and sd in chosen_sd
     ]
     done: dict[tuple[str, int], dict[str, Any]] = {}
-    busy: set[tuple[str, int]] = set()
 
     def collect(pair: tuple[str, int], got: dict[str, Any] | PairBusy) -> None:
         if isinstance(got, PairBusy):
-            busy.add(pair)
             if on_busy:
                 on_busy(got)
             return
@@ -370,8 +396,14 @@ def run_suite(
             raise
         pool.shutdown(wait=True)
     wanted = s.config().to_dict()
-    for st, sd in all_pairs:
-        if (st, sd) not in done and (st, sd) not in busy:
+    # The scan and the report happen under the folder's report lock: another process that
+    # finishes a pair meanwhile writes its (fuller) report after this one, never before it.
+    # Pairs another process was running when this one reached them are scanned too: they
+    # may have finished since (a finished checkpoint is written atomically).
+    with report_lock(out):
+        for st, sd in all_pairs:
+            if (st, sd) in done:
+                continue
             earlier = _finished_run(out, st, sd)
             if earlier is None:
                 continue
@@ -380,11 +412,13 @@ def run_suite(
                     on_other_settings(st, sd)
                 continue
             done[(st, sd)] = earlier
-    runs = [RunResult.from_dict(done[p]) for p in all_pairs if p in done]
-    if not runs:  # every chosen pair was busy and nothing else has finished yet
-        return []
-    write_results(out / "results.json", runs)
-    write_report(out, runs, targets=s.targets, title=s.name, groups=dataset_groups(s.dataset))
+        runs = [RunResult.from_dict(done[p]) for p in all_pairs if p in done]
+        if not runs:  # every chosen pair was busy and nothing else has finished yet
+            return []
+        write_results(out / "results.json", runs)
+        write_report(
+            out, runs, targets=s.targets, title=s.name, groups=dataset_groups(s.dataset)
+        )
     return runs
 
 
