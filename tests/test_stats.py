@@ -199,3 +199,25 @@ def test_report_has_the_final_nll_and_an_nll_curve(tmp_path) -> None:
     assert "![test NLL](nll_curve.png)" in md and (tmp_path / "nll_curve.png").stat().st_size
     with pytest.raises(ValueError, match="metric"):
         plot_learning_curves(runs, tmp_path / "x.png", metric="loss")
+
+
+def test_win_matrix_at_ash_et_al_log_spaced_checkpoints() -> None:
+    """Checkpoints after the initial set: 30, 40, ..., 100 (8 of them); log2 keeps the 1st,
+    2nd, 4th and 8th (30, 40, 60, 100 labels = 20 + 2^(m-1) * 10)."""
+    rng = np.random.default_rng(2)
+    runs = []
+    for seed in range(4):
+        base = np.linspace(0.5, 0.9, 9)
+        noise = rng.normal(0, 0.002, size=9)
+        runs.append(_run("random", seed, list(base + noise)))
+        # better by 0.05 at 40 and 60 labels only (positions 1 and 3 of the 8 checkpoints)
+        bump = np.zeros(9)
+        bump[[2, 4]] = 0.05
+        runs.append(_run("good", seed, list(base + noise + bump)))
+    names, W_all = win_matrix(runs)
+    _, W_log = win_matrix(runs, checkpoints="log2")
+    i, j = names.index("good"), names.index("random")
+    assert W_all[i, j] == 2 / 8 and W_log[i, j] == 2 / 4
+    assert W_all[j, i] == 0 and W_log[j, i] == 0
+    with pytest.raises(ValueError, match="checkpoints"):
+        win_matrix(runs, checkpoints="log10")

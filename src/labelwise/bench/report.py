@@ -157,6 +157,16 @@ def _win_text(w: float) -> str:
     return "—" if math.isnan(w) else f"{w:.2f}"
 
 
+def _win_table(names: Sequence[str], W: np.ndarray) -> list[str]:
+    """Markdown lines of a win matrix (row beats column)."""
+    lines = ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    lines += [
+        f"| {a} | " + " | ".join(_win_text(W[i, j]) for j in range(len(names))) + " |"
+        for i, a in enumerate(names)
+    ]
+    return lines
+
+
 def summary_markdown(summaries: Sequence[StrategySummary]) -> str:
     """A Markdown table of :func:`summarize` output."""
     targets = list(summaries[0].labels_to) if summaries else []
@@ -353,6 +363,7 @@ def write_report(
     baseline = paired_baseline([s.strategy for s in summaries])
     paired = paired_against(runs, baseline) if baseline is not None else []
     names, W = win_matrix(runs)
+    _, W_log2 = win_matrix(runs, checkpoints="log2")
     # Entries of pairs with fewer than WIN_MIN_SEEDS shared seeds are NaN ("—").
     has_wins = bool(np.isfinite(W).any())
     plot_learning_curves(runs, out / "learning_curve.png", title=title)
@@ -391,15 +402,25 @@ def write_report(
         ]
     lines += ["## Win matrix (row beats column)", ""]
     if has_wins:
-        lines += ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-        lines += [
-            f"| {a} | " + " | ".join(_win_text(W[i, j]) for j in range(len(names))) + " |"
-            for i, a in enumerate(names)
-        ]
+        lines += _win_table(names, W)
         lines += [
             "",
-            f"— : not computed (fewer than {WIN_MIN_SEEDS} shared seeds, or the diagonal).",
+            (
+                "Share of all checkpoints after the initial set at which the row's accuracy "
+                "is higher (paired t-test over seeds, p < 0.05). — : not computed (fewer "
+                f"than {WIN_MIN_SEEDS} shared seeds, or the diagonal)."
+            ),
+            "",
+            "### At Ash et al.'s log-spaced checkpoints",
+            "",
+            (
+                "The same at the 1st, 2nd, 4th, 8th, ... acquisition (Ash et al. 2020: "
+                "initial + 2^(m-1) x batch labels), where early rounds weigh as much as "
+                "late ones."
+            ),
+            "",
         ]
+        lines += _win_table(names, W_log2)
     else:
         need = f"at least {WIN_MIN_SEEDS} shared seeds per pair of strategies"
         lines += [f"Not computed: its paired t-tests need {need}."]
@@ -434,6 +455,9 @@ def write_report(
         "win_matrix": {
             "names": names,
             "W": [[None if math.isnan(w) else w for w in row] for row in W.tolist()],
+            "W_log2_checkpoints": [
+                [None if math.isnan(w) else w for w in row] for row in W_log2.tolist()
+            ],
         },
     }
     with replacing(out / "summary.json") as tmp:

@@ -119,13 +119,21 @@ WIN_MIN_SEEDS = 3
 
 
 def win_matrix(
-    runs: Sequence[RunResult], alpha: float = 0.05, min_seeds: int = WIN_MIN_SEEDS
+    runs: Sequence[RunResult],
+    alpha: float = 0.05,
+    min_seeds: int = WIN_MIN_SEEDS,
+    *,
+    checkpoints: str = "all",
 ) -> tuple[list[str], np.ndarray]:
     """Pairwise win matrix (Ash et al. 2020). Returns (strategy names, W [S, S]).
 
     ``W[i, j]`` in [0, 1]: the share of budget checkpoints at which strategy i had a
     significantly higher test accuracy than j (paired t-test over shared seeds, p < alpha).
-    Checkpoints are the label counts every run of both strategies evaluated at. A
+    Checkpoints are the label counts every run of both strategies evaluated at, after the
+    shared initial set: all of them (``checkpoints="all"``), or ``"log2"``, the 1st, 2nd,
+    4th, 8th, ... of them, which with a constant batch size B are Ash et al.'s
+    ``initial + 2^(m-1) * B`` labels (log-spaced, so that the many late rounds where
+    strategies converge do not dominate). A
     difference that is the same non-zero value on every seed counts as significant (zero
     variance: the t statistic's limit), no difference as a tie. ``W[i, j]`` is NaN when it
     is not computed: fewer than ``min_seeds`` shared seeds (:data:`WIN_MIN_SEEDS`, >= 2) or
@@ -133,6 +141,8 @@ def win_matrix(
     """
     if isinstance(min_seeds, bool) or not isinstance(min_seeds, int) or min_seeds < 2:
         raise ValueError(f"min_seeds must be an int >= 2 (a paired t-test), got {min_seeds!r}")
+    if checkpoints not in ("all", "log2"):
+        raise ValueError(f"checkpoints must be 'all' or 'log2', got {checkpoints!r}")
     from scipy import stats
 
     table = by_strategy_and_seed(runs)
@@ -148,11 +158,13 @@ def win_matrix(
             common = set.intersection(
                 *[set(table[a][s].labels.tolist()) & set(table[b][s].labels.tolist()) for s in shared]
             )
-            checkpoints = sorted(common)[1:]  # the first point is the shared initial set
-            if not checkpoints:
+            points = sorted(common)[1:]  # the first point is the shared initial set
+            if checkpoints == "log2":
+                points = [points[2**m - 1] for m in range(len(points).bit_length())]
+            if not points:
                 continue
             wins = 0
-            for c in checkpoints:
+            for c in points:
                 d = np.array(
                     [
                         _acc_at(table[a][s], c) - _acc_at(table[b][s], c)
@@ -167,7 +179,7 @@ def win_matrix(
                     res = stats.ttest_1samp(d, 0.0)
                     win = bool(res.pvalue < alpha and d.mean() > 0)
                 wins += int(win)
-            W[i, j] = wins / len(checkpoints)
+            W[i, j] = wins / len(points)
     return names, W
 
 
