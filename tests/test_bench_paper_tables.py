@@ -61,3 +61,21 @@ def test_main_refuses_a_summary_written_before_the_mean_curve_counts(
     (tmp_path / "summary.json").write_text('{"strategies": [{"strategy": "random"}]}')
     assert _script().main([str(tmp_path)]) == 2
     assert "an older summary.json" in capsys.readouterr().err
+
+
+def test_regenerate_reports_covers_every_committed_results_folder() -> None:
+    """benchmarks/regenerate_reports.sh names each folder under benchmarks/results once
+    (so a new suite's report is not forgotten) and only folders that exist."""
+    import re
+
+    root = Path(__file__).parents[1] / "benchmarks"
+    text = (root / "regenerate_reports.sh").read_text()
+    script = "\n".join(x for x in text.splitlines() if not x.lstrip().startswith("#"))
+    named = re.findall(r"\$report (?:\"\$d\"|([a-z0-9-]+))", script)
+    looped = [w for line in re.findall(r"for d in ([^;]+);", script.replace("\\\n", " "))
+              for w in line.split()]
+    reported = [n for n in named if n] + looped
+    committed = sorted(p.name for p in (root / "results").iterdir() if p.is_dir())
+    assert sorted(reported) == committed
+    compared = re.findall(r"--compare ([a-z0-9-]+)", script)
+    assert compared and set(compared) <= set(committed)
