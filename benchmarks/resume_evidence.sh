@@ -15,8 +15,9 @@ export OMP_WAIT_POLICY=PASSIVE
 bench=".venv/bin/labelwise bench"
 # Two identical chains share the work: each (strategy, seed) pair is locked by the process
 # running it and skipped by the other, so both cores stay busy until the last pair, and the
-# suites finish in priority order (fashion-mnist's third seed, then mnist-dbal's third seed
-# for the cheap strategies, then the slow label-dispersion and VAAL runs and seeds 3-4).
+# suites finish in priority order (fashion-mnist: finished on 2026-12-02, so only its report
+# is rewritten; then mnist-dbal's third seed for the cheap strategies, then the slow
+# label-dispersion and VAAL runs, then seeds 3-4).
 chain() {
     $bench benchmarks/suites/fashion-mnist.toml --out benchmarks/results/fashion-mnist
     $bench benchmarks/suites/mnist-dbal.toml --out benchmarks/results/mnist-dbal --seeds 2 \
