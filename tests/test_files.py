@@ -115,3 +115,19 @@ def test_the_cli_writes_through_a_file_that_is_not_a_regular_one() -> None:
 
     _write_out_file(Path("/dev/null"), "discarded")  # a temporary in /dev would be wrong
     assert Path("/dev/null").is_char_device()
+
+
+def test_the_umask_is_read_with_or_without_proc(
+    tmp_path: Path, umask: Callable[[int], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labelwise import _files
+
+    umask(0o027)
+    assert _files._umask_from_proc() == 0o027
+    assert _files._umask_from_proc(str(tmp_path / "missing")) is None
+    (tmp_path / "status").write_text("Name:\tx\nUmask:\tnot-octal\n")
+    assert _files._umask_from_proc(str(tmp_path / "status")) is None
+    assert _files._new_file_mode() == 0o640
+    monkeypatch.setattr(_files, "_umask_from_proc", lambda: None)  # no /proc: set and restore
+    assert _files._new_file_mode() == 0o640
+    assert _current_umask() == 0o027  # the fallback put the umask back

@@ -19,17 +19,21 @@ __all__ = ["replacing"]
 
 
 
+def _umask_from_proc(status: str = "/proc/self/status") -> int | None:
+    """The process umask read from Linux's ``/proc`` (None where that is unavailable)."""
+    with contextlib.suppress(OSError, ValueError), open(status) as f:
+        for line in f:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return None
+
+
 def _new_file_mode() -> int:
     """The mode ``open(path, "w")`` would give a new file: 0o666 less the umask."""
-    try:
-        with open("/proc/self/status") as f:  # Linux: read without changing it
-            for line in f:
-                if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)  # elsewhere: the only portable way to read it is to set it
-    os.umask(mask)
+    mask = _umask_from_proc()
+    if mask is None:  # elsewhere: the only portable way to read the umask is to set it
+        mask = os.umask(0o022)
+        os.umask(mask)
     return 0o666 & ~mask
 
 
