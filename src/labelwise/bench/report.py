@@ -313,6 +313,46 @@ def plot_class_histograms(runs: Sequence[RunResult], path: str | os.PathLike[str
     _save_figure(fig, path)
 
 
+def _environment_lines(runs: Sequence[RunResult]) -> list[str]:
+    """Markdown: on which environments (torch, CPU kernels, CPU, threads) the runs' rounds
+    were computed. Seeded runs are bit-identical only within one environment."""
+    from labelwise.loop._environment import environment_label
+
+    rounds: dict[str, int] = {}
+    runs_on: dict[str, set[int]] = {}
+    unrecorded_runs = unrecorded_rounds = 0
+    for i, run in enumerate(runs):
+        envs = sorted(run.environments, key=lambda e: int(e.get("first_round", 0)))
+        starts = [int(e.get("first_round", 0)) for e in envs]
+        if not envs or starts[0] > 0:
+            unrecorded_runs += 1
+            unrecorded_rounds += min(starts[0], len(run.rounds)) if envs else len(run.rounds)
+        for env, start, end in zip(envs, starts, [*starts[1:], len(run.rounds)]):
+            label = f"labelwise {env.get('labelwise', '?')}, {environment_label(env)}"
+            rounds[label] = rounds.get(label, 0) + max(0, min(end, len(run.rounds)) - start)
+            runs_on.setdefault(label, set()).add(i)
+    lines = [
+        "## Run environments",
+        "",
+        (
+            "Where the rounds were computed. A seeded run repeats bit for bit only in the "
+            "same environment: CPU kernels of another width round differently, and training "
+            "amplifies that, so a replay elsewhere follows the same protocol (initial set, "
+            "initialisation, shuffles, masks) but drifts from the recorded curve."
+        ),
+        "",
+        "| environment | runs | rounds |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {label} | {len(runs_on[label])} | {n} |" for label, n in rounds.items()]
+    if unrecorded_runs:
+        lines.append(
+            f"| not recorded (computed before runs recorded their environment) | "
+            f"{unrecorded_runs} | {unrecorded_rounds} |"
+        )
+    return lines
+
+
 def plot_win_matrix(names: Sequence[str], W: np.ndarray, path: str | os.PathLike[str]) -> None:
     """Heat map of the pairwise win matrix (row beats column)."""
     import matplotlib
@@ -424,6 +464,7 @@ def write_report(
     else:
         need = f"at least {WIN_MIN_SEEDS} shared seeds per pair of strategies"
         lines += [f"Not computed: its paired t-tests need {need}."]
+    lines += ["", *_environment_lines(runs)]
     lines += ["", "![learning curves](learning_curve.png)", "![test NLL](nll_curve.png)",
               "![acquired classes](class_histograms.png)"]
     lines += ["![win matrix](win_matrix.png)", ""] if has_wins else [""]

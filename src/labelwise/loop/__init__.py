@@ -8,7 +8,10 @@ One run = one (strategy, seed) pair::
 until the labeling budget is spent. Every source of randomness is derived from the seed
 through :class:`numpy.random.SeedSequence` keyed by (seed, round, purpose), so that
 
-- the same seed gives the same curve, whatever ran before it in the process;
+- the same seed gives the same curve, whatever ran before it in the process (bit for bit
+  on the same machine and build; on a CPU whose kernels round differently, the same
+  protocol on a drifting float path: every run records where its rounds were computed,
+  :attr:`RunResult.environments`);
 - all strategies share the initial set and the model initialisation of a seed (a paired
   comparison, as the evaluation literature asks for);
 - a run resumed from its checkpoint continues exactly as if it had never stopped.
@@ -21,6 +24,7 @@ Modules, one purpose each:
 - ``_config``: :class:`SimulationConfig` and :func:`check_config`;
 - ``_results``: :class:`RoundRecord`, :class:`RunResult`, reading and (atomic) writing;
 - ``_seeding``: the seeded generators and their purpose numbers;
+- ``_environment``: what a run records of the environment that computed its rounds;
 - ``_predictors``: training and predictive samples under ``config.predictor``;
 - ``_ceal``: CEAL's pseudo-labels;
 - ``_proxy``: selection via proxy, compared with the run without;

@@ -83,6 +83,11 @@ class RunResult:
     #: before it was recorded): a resume or a comparison on other data of the same name
     #: is refused.
     dataset_fingerprint: str | None = None
+    #: One record per process that computed rounds of this run, in order: ``first_round``
+    #: (its first round) and :func:`~labelwise.loop._environment.current_environment`.
+    #: A resume in the same environment adds none. Empty in files written before it was
+    #: recorded.
+    environments: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def labels(self) -> np.ndarray:
@@ -118,6 +123,8 @@ class RunResult:
             d["pool_clusters"] = self.pool_clusters
         if self.dataset_fingerprint is not None:
             d["dataset_fingerprint"] = self.dataset_fingerprint
+        if self.environments:
+            d["environments"] = self.environments
         return d
 
     @classmethod
@@ -148,6 +155,7 @@ class RunResult:
             dataset_fingerprint=(
                 None if d.get("dataset_fingerprint") is None else str(d["dataset_fingerprint"])
             ),
+            environments=[dict(e) for e in d.get("environments") or []],
         )
 
 

@@ -30,6 +30,7 @@ from labelwise.loop._config import (
     resolve_model_name,
     selector_model_name,
 )
+from labelwise.loop._environment import current_environment, same_environment
 from labelwise.loop._predictors import selection_probs, train_round
 from labelwise.loop._results import (
     RoundRecord,
@@ -239,6 +240,8 @@ def run_simulation(
         _remove_round_weights(ckpt)  # left by runs finished before this was done
     pool = _replay_pool(result, run)
     n_rounds_total = config.n_rounds
+    if not result.finished:
+        _record_environment(result)
 
     # Warm start continues the previous round's model; CEAL pseudo-labels with it. Either way
     # its weights are saved every round, so that a resumed run continues exactly.
@@ -301,6 +304,15 @@ def run_simulation(
         if progress is not None:
             progress(strat.name, seed, rec, n_rounds_total)
     return result
+
+
+def _record_environment(result: RunResult) -> None:
+    """Append this process's environment, starting at the next round, unless the last
+    record already describes it (a resume on the same machine and build)."""
+    env = current_environment()
+    if result.environments and same_environment(result.environments[-1], env):
+        return
+    result.environments.append({"first_round": len(result.rounds), **env})
 
 
 def _remove_round_weights(ckpt: Path) -> None:
