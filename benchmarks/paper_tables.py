@@ -12,7 +12,8 @@ Columns: seeds, final accuracy and AUBC (mean ± 95% t half-width over seeds), l
 each target as the median over seeds of each run's first checkpoint at or above it (with
 the number of seeds that reached it), the same read off the seed-mean curve with linear
 interpolation and counted as labels acquired beyond the initial set, and the paired AUBC
-difference to random with its p-value.
+difference to random with its p-value. A second table gives the seed-paired accuracy gain
+over random at checkpoints along the budget.
 """
 
 from __future__ import annotations
@@ -98,6 +99,22 @@ def table(results: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def gap_table(results: Path) -> str:
+    """The seed-paired accuracy gain over random along the budget (points), or "" when the
+    summary has none (no random baseline, or written before it was recorded)."""
+    gaps = json.loads((results / "summary.json").read_text()).get("paired_gaps") or {}
+    points, rows = gaps.get("checkpoints") or [], gaps.get("rows") or []
+    if not rows:
+        return ""
+    head = ["strategy", "pairs", *(str(c) for c in points)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [NAMES.get(r["strategy"], r["strategy"]), str(r["n_pairs"])]
+        cells += [f"{100 * g:+.1f}" for g in r["accuracy_difference"]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, nargs="+", help="results folders (summary.json)")
@@ -110,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{folder}: {what} (run `labelwise report {folder}` first)", file=sys.stderr)
             return 2
         print(f"### {folder.name}\n\n{table(folder)}")
+        gaps = gap_table(folder)
+        if gaps:
+            print(f"Accuracy gain over random along the budget (points; columns: labels)\n\n{gaps}")
     return 0
 
 

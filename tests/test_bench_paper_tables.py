@@ -46,6 +46,18 @@ def test_table_has_our_numbers_and_the_papers(tmp_path: Path) -> None:
     # (0.8 at 30, 0.92 at 40) crosses 0.9 at 38.3 labels, 18 acquired beyond the 20 initial
     assert "| 3 |" in bald_row and "| 40 |" in bald_row and "| 18 / " in bald_row
     assert "(3 pairs)" in bald_row and random_row.endswith("| — | — |")
+    # the gain along the budget: BALD - random at 30, 40, 50 labels, mean of the 3 seeds
+    # (+0.2; +0.22, +0.20, +0.18; +0.16, +0.165, +0.17)
+    gaps = _script().gap_table(out).splitlines()
+    assert gaps[0] == "| strategy | pairs | 30 | 40 | 50 |"
+    assert gaps[2] == "| BALD | 3 | +20.0 | +20.0 | +16.5 |"
+
+
+def test_gap_table_is_empty_without_a_baseline_or_in_an_older_summary(tmp_path: Path) -> None:
+    write_report(tmp_path, [_run("bald", 0, [0.5, 0.8, 0.92])])
+    assert _script().gap_table(tmp_path) == ""
+    (tmp_path / "summary.json").write_text('{"strategies": []}')
+    assert _script().gap_table(tmp_path) == ""
 
 
 def test_main_says_how_to_make_a_missing_summary(

@@ -221,3 +221,53 @@ def test_win_matrix_at_ash_et_al_log_spaced_checkpoints() -> None:
     assert W_all[j, i] == 0 and W_log[j, i] == 0
     with pytest.raises(ValueError, match="checkpoints"):
         win_matrix(runs, checkpoints="log10")
+
+
+def test_paired_gaps_known_answers() -> None:
+    from labelwise.bench.stats import paired_gaps
+
+    base = [[0.5, 0.6, 0.7, 0.8, 0.9], [0.4, 0.6, 0.6, 0.7, 0.8]]
+    runs = [_run("random", s, base[s]) for s in (0, 1)]
+    # "a": +0.1 then +0.02 on seed 0, +0.0 / +0.04 on seed 1; "b": only seed 1, -0.1 everywhere
+    runs.append(_run("a", 0, [0.5, 0.7, 0.8, 0.82, 0.92]))
+    runs.append(_run("a", 1, [0.4, 0.6, 0.6, 0.74, 0.84]))
+    runs.append(_run("b", 1, [0.4, 0.5, 0.5, 0.6, 0.7]))
+    runs.append(_run("lone", 5, [0.4, 0.5, 0.5, 0.6, 0.7]))  # no seed shared with random
+    points, rows = paired_gaps(runs)
+    assert points == [30, 40, 50, 60]  # every checkpoint after the initial 20
+    got = {name: (n, gaps) for name, n, gaps in rows}
+    assert set(got) == {"a", "b"}
+    assert got["a"][0] == 2
+    np.testing.assert_allclose(got["a"][1], [0.05, 0.05, 0.03, 0.03])
+    assert got["b"][0] == 1
+    np.testing.assert_allclose(got["b"][1], [-0.1, -0.1, -0.1, -0.1])
+    # fewer points: evenly spread, the last one kept
+    points, rows = paired_gaps(runs, n_points=2)
+    assert points == [30, 60]
+    np.testing.assert_allclose({r[0]: r[2] for r in rows}["a"], [0.05, 0.03])
+    assert paired_gaps(runs, baseline="missing") == ([], [])
+    with pytest.raises(ValueError, match="n_points"):
+        paired_gaps(runs, n_points=0)
+
+
+def test_report_shows_the_gain_over_random_along_the_budget(tmp_path) -> None:
+    import json
+
+    from labelwise.bench.report import write_report
+
+    runs = [
+        _run("random", 0, [0.5, 0.6, 0.7, 0.8]), _run("random", 1, [0.5, 0.6, 0.6, 0.7]),
+        _run("a", 0, [0.5, 0.7, 0.8, 0.82]), _run("a", 1, [0.5, 0.6, 0.64, 0.74]),
+    ]
+    md = write_report(tmp_path, runs)
+    section = md.split("## Accuracy gain over random along the budget")[1].split("##")[0]
+    assert "| strategy | pairs | 30 | 40 | 50 |" in section
+    assert "| a | 2 | +5.0 | +7.0 | +3.0 |" in section
+    saved = json.loads((tmp_path / "summary.json").read_text())["paired_gaps"]
+    assert saved["baseline"] == "random" and saved["checkpoints"] == [30, 40, 50]
+    (row,) = saved["rows"]
+    assert row["strategy"] == "a" and row["n_pairs"] == 2
+    np.testing.assert_allclose(row["accuracy_difference"], [0.05, 0.07, 0.03])
+    # without a random baseline there is no such section
+    alone = write_report(tmp_path / "alone", [r for r in runs if r.strategy == "a"])
+    assert "along the budget" not in alone

@@ -313,6 +313,30 @@ def plot_class_histograms(runs: Sequence[RunResult], path: str | os.PathLike[str
     _save_figure(fig, path)
 
 
+def _gap_lines(
+    baseline: str, points: Sequence[int], rows: Sequence[tuple[str, int, Sequence[float]]]
+) -> list[str]:
+    """Markdown: the seed-paired accuracy difference to ``baseline`` along the budget
+    (:func:`~labelwise.bench.stats.paired_gaps`)."""
+    lines = [
+        f"## Accuracy gain over {baseline} along the budget",
+        "",
+        (
+            f"Test accuracy minus {baseline}'s, in points, averaged over the shared seeds, at "
+            "checkpoints spread over the budget (columns: labels): where a strategy's gain "
+            "lies, which AUBC averages away."
+        ),
+        "",
+        "| strategy | pairs | " + " | ".join(str(c) for c in points) + " |",
+        "|---|---|" + "---|" * len(points),
+    ]
+    lines += [
+        f"| {name} | {n} | " + " | ".join(f"{100 * g:+.1f}" for g in gaps) + " |"
+        for name, n, gaps in rows
+    ]
+    return [*lines, ""]
+
+
 def _environment_lines(runs: Sequence[RunResult]) -> list[str]:
     """Markdown: on which environments (torch, CPU kernels, CPU, threads) the runs' rounds
     were computed. Seeded runs are bit-identical only within one environment."""
@@ -395,7 +419,7 @@ def write_report(
     import json
 
     from labelwise.bench.combine import paired_baseline
-    from labelwise.bench.stats import paired_against, win_matrix
+    from labelwise.bench.stats import paired_against, paired_gaps, win_matrix
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -426,6 +450,9 @@ def write_report(
             for p in paired
         ]
         lines.append("")
+    gap_points, gap_rows = paired_gaps(runs, baseline) if baseline is not None else ([], [])
+    if gap_rows:
+        lines += _gap_lines(baseline or "", gap_points, gap_rows)
     if summaries and summaries[0].labels_to_mean_curve:
         lines += [
             "## Labels to target on the seed-mean curve",
@@ -493,6 +520,14 @@ def write_report(
             for s in summaries
         ],
         "paired_vs_random": [p.__dict__ for p in paired],
+        "paired_gaps": {
+            "baseline": baseline,
+            "checkpoints": gap_points,
+            "rows": [
+                {"strategy": name, "n_pairs": n, "accuracy_difference": gaps}
+                for name, n, gaps in gap_rows
+            ],
+        },
         "win_matrix": {
             "names": names,
             "W": [[None if math.isnan(w) else w for w in row] for row in W.tolist()],

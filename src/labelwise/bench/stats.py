@@ -26,6 +26,7 @@ __all__ = [
     "PairedComparison",
     "by_strategy_and_seed",
     "paired_against",
+    "paired_gaps",
     "shared_label_range",
     "win_matrix",
 ]
@@ -181,6 +182,46 @@ def win_matrix(
                 wins += int(win)
             W[i, j] = wins / len(points)
     return names, W
+
+
+def paired_gaps(
+    runs: Sequence[RunResult], baseline: str = "random", n_points: int = 10
+) -> tuple[list[int], list[tuple[str, int, list[float]]]]:
+    """Seed-paired mean accuracy difference to ``baseline`` along the budget.
+
+    Where in the budget a strategy's gain lies (early, late, shrinking as the pool runs out
+    of informative items) is what AUBC averages away. Checkpoints are ``n_points`` label
+    counts evaluated by every run, spread evenly over those after the shared initial set
+    (fewer if fewer exist; the last one is always included).
+
+    Returns
+    -------
+    checkpoints : list of int
+    rows : list of (strategy, n_pairs, [mean over shared seeds of acc - baseline acc])
+        One row per strategy (other than ``baseline``) sharing at least one seed with it.
+    """
+    if isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 1:
+        raise ValueError(f"n_points must be a positive int, got {n_points!r}")
+    table = by_strategy_and_seed(runs)
+    if baseline not in table:
+        return [], []
+    common = sorted(set.intersection(*[set(r.labels.tolist()) for r in runs]))[1:]
+    if not common:
+        return [], []
+    picks = np.unique(np.linspace(0, len(common) - 1, min(n_points, len(common))).round())
+    points = [int(common[int(i)]) for i in picks]
+    base = table[baseline]
+    rows = []
+    for name, seeds in table.items():
+        shared = sorted(set(seeds) & set(base))
+        if name == baseline or not shared:
+            continue
+        gaps = [
+            float(np.mean([_acc_at(seeds[s], c) - _acc_at(base[s], c) for s in shared]))
+            for c in points
+        ]
+        rows.append((name, len(shared), gaps))
+    return points, rows
 
 
 def _acc_at(run: RunResult, labels: float) -> float:
