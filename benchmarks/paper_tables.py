@@ -100,8 +100,8 @@ def table(results: Path) -> str:
 
 
 def gap_table(results: Path) -> str:
-    """The seed-paired accuracy gain over random along the budget (points), or "" when the
-    summary has none (no random baseline, or written before it was recorded)."""
+    """The seed-paired accuracy gain over the random baseline along the budget (points), or
+    "" when the summary has none (no baseline, or written before it was recorded)."""
     gaps = json.loads((results / "summary.json").read_text()).get("paired_gaps") or {}
     points, rows = gaps.get("checkpoints") or [], gaps.get("rows") or []
     if not rows:
@@ -129,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"### {folder.name}\n\n{table(folder)}")
         gaps = gap_table(folder)
         if gaps:
-            print(f"Accuracy gain over random along the budget (points; columns: labels)\n\n{gaps}")
+            baseline = json.loads(path.read_text())["paired_gaps"]["baseline"]
+            print(f"Accuracy gain over {baseline} along the budget (points; columns: labels)"
+                  f"\n\n{gaps}")
     return 0
 
 

@@ -60,6 +60,19 @@ def test_gap_table_is_empty_without_a_baseline_or_in_an_older_summary(tmp_path: 
     assert _script().gap_table(tmp_path) == ""
 
 
+def test_main_prints_both_tables_naming_the_baseline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = [_run("random@main", s, [0.5, 0.6, 0.7]) for s in (0, 1)]
+    runs += [_run("bald", s, [0.5, 0.7, 0.9]) for s in (0, 1)]
+    write_report(tmp_path, runs)
+    assert _script().main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| strategy | seeds |" in out
+    assert "Accuracy gain over random@main along the budget" in out
+    assert "| BALD | 2 | +10.0 | +20.0 |" in out
+
+
 def test_main_says_how_to_make_a_missing_summary(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -275,3 +275,21 @@ def test_uncertainty_beats_random_on_aubc(digits) -> None:  # type: ignore[no-un
     for r in runs:
         assert r.accuracy[-1] > r.accuracy[0] + 0.05, "the learning curve must rise"
     assert area["margin"] > area["random"] + 0.01, area
+
+
+def test_replay_pool_rebuilds_the_pool_a_round_found(digits, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from labelwise.loop import replay_pool
+
+    run = run_simulation(digits, "margin", 2, FAST)
+    y = np.asarray(digits.y_train)
+    at0 = replay_pool(run, y, 10, before_round=0)
+    assert sorted(at0.labeled_indices().tolist()) == sorted(run.initial)
+    at2 = replay_pool(run, y, 10, before_round=2)
+    expected = run.initial + run.rounds[0].selected + run.rounds[1].selected
+    assert sorted(at2.labeled_indices().tolist()) == sorted(expected)
+    assert at2.n_labeled == run.rounds[2].n_labeled
+    everything = replay_pool(run, y, 10)
+    assert everything.n_labeled == run.rounds[-1].n_labeled == FAST.budget
+    for bad in (-1, len(run.rounds) + 1, 1.5, True):
+        with pytest.raises(BudgetError, match="before_round must be an int in"):
+            replay_pool(run, y, 10, before_round=bad)  # type: ignore[arg-type]

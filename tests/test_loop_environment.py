@@ -16,6 +16,7 @@ from labelwise.loop import RunResult, SimulationConfig, run_simulation
 from labelwise.loop import _environment as environment
 from labelwise.loop import _run as loop_run
 from labelwise.models import TrainConfig
+from labelwise.scores import native_available
 
 FAST = SimulationConfig(
     batch_size=10, budget=50, initial_size=20, model="mlp", mc_samples=4,
@@ -31,18 +32,23 @@ def digits():  # type: ignore[no-untyped-def]
 def test_current_environment_names_what_decides_the_float_path(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
-    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    # (not a real kernel variable: torch reads ATEN_CPU_CAPABILITY once, at its first
+    # dispatch, so setting it here could switch the kernels of every later test)
+    monkeypatch.setattr(environment, "ENVIRONMENT_VARIABLES", ("LABELWISE_TEST_ISA", "UNSET_ONE"))
+    monkeypatch.setenv("LABELWISE_TEST_ISA", "avx2")
+    monkeypatch.delenv("UNSET_ONE", raising=False)
     env = environment.current_environment()
     assert env["torch"] == torch.__version__
     assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert env["torch_threads"] == torch.get_num_threads()
-    assert env["env"]["ATEN_CPU_CAPABILITY"] == "avx2" and "DNNL_MAX_CPU_ISA" not in env["env"]
+    assert env["env"] == {"LABELWISE_TEST_ISA": "avx2"}
+    assert env["scores_native"] == native_available()
+    assert env["cpu_flags"] is None or len(env["cpu_flags"]) == 12
     assert env["labelwise"] != "unknown" and env["cpu"]
     json.dumps(env)  # JSON-ready
     label = environment.environment_label(env)
     assert env["torch"] in label and env["cpu_capability"] in label
-    assert "ATEN_CPU_CAPABILITY=avx2" in label
+    assert "LABELWISE_TEST_ISA=avx2" in label
     assert environment.same_environment({**env, "first_round": 3}, env)
     assert not environment.same_environment(env, {**env, "cpu_capability": "OTHER"})
 
@@ -108,7 +114,15 @@ def test_the_report_counts_runs_and_rounds_per_environment(digits: Any, tmp_path
     c.environments = [{**c.environments[0], "first_round": 2}]
     d = run_simulation(digits, "bald", 0, FAST)
     d.environments = []
-    md = write_report(tmp_path, [a, b, c, d])
+    # e: a process that died before finishing a round (the next record has its first
+    # round) and one that started after the last round computed nothing
+    e = run_simulation(digits, "variation-ratio", 0, FAST)
+    e.environments = [
+        {**e.environments[0], "first_round": 0, "cpu_capability": "NOTHING"},
+        e.environments[0],
+        {**e.environments[0], "first_round": n, "cpu_capability": "NOTHING"},
+    ]
+    md = write_report(tmp_path, [a, b, c, d, e])
     section = md.split("## Run environments")[1].split("![")[0]
     here = environment.environment_label(a.environments[0])
     rows = {
@@ -118,8 +132,9 @@ def test_the_report_counts_runs_and_rounds_per_environment(digits: Any, tmp_path
     assert len(rows) == 3
     mine = next(v for k, v in rows.items() if here in k)
     elsewhere = next(v for k, v in rows.items() if "ELSEWHERE" in k)
-    # here: all of a (4), b's rounds 0-1 (2), c's rounds 2-3 (2); 3 runs
-    assert mine.endswith(f"| 3 | {n + 2 + 2} |")
+    # here: all of a (4), b's rounds 0-1 (2), c's rounds 2-3 (2), all of e (4); 4 runs
+    assert mine.endswith(f"| 4 | {n + 2 + 2 + n} |")
+    assert "NOTHING" not in section
     assert elsewhere.endswith("| 1 | 2 |")
     # not recorded: c's rounds 0-1 and all of d
     assert rows["not recorded (computed before runs recorded their environment)"].endswith(

@@ -241,10 +241,20 @@ def test_paired_gaps_known_answers() -> None:
     np.testing.assert_allclose(got["a"][1], [0.05, 0.05, 0.03, 0.03])
     assert got["b"][0] == 1
     np.testing.assert_allclose(got["b"][1], [-0.1, -0.1, -0.1, -0.1])
-    # fewer points: evenly spread, the last one kept
+    # fewer points: evenly spread, the last one kept (with one point, only the last)
     points, rows = paired_gaps(runs, n_points=2)
     assert points == [30, 60]
     np.testing.assert_allclose({r[0]: r[2] for r in rows}["a"], [0.05, 0.03])
+    assert paired_gaps(runs, n_points=1)[0] == [60]
+    # a run that shares no seed with random takes no part, whatever its label grid
+    other = RunResult("other", 9, "toy", {}, [], [
+        RoundRecord(i, 20 + 25 * i, 0.5, 0.0, [], [0, 0], 0.0, 0.0, 0.0) for i in range(2)
+    ], True)
+    assert paired_gaps([*runs, other]) == paired_gaps(runs)
+    # a larger initial set among those taking part moves the first checkpoint past it
+    late = [_run("random", 0, base[0]), _run("a", 0, [0.5, 0.7, 0.8, 0.82, 0.92])]
+    late[1].rounds = late[1].rounds[1:]  # "a" starts at 30 labels
+    assert paired_gaps(late)[0] == [40, 50, 60]
     assert paired_gaps(runs, baseline="missing") == ([], [])
     with pytest.raises(ValueError, match="n_points"):
         paired_gaps(runs, n_points=0)
@@ -268,6 +278,9 @@ def test_report_shows_the_gain_over_random_along_the_budget(tmp_path) -> None:
     (row,) = saved["rows"]
     assert row["strategy"] == "a" and row["n_pairs"] == 2
     np.testing.assert_allclose(row["accuracy_difference"], [0.05, 0.07, 0.03])
-    # without a random baseline there is no such section
+    # without a random baseline there is no such section; with one but no shared seed, it
+    # says why there is no table
     alone = write_report(tmp_path / "alone", [r for r in runs if r.strategy == "a"])
     assert "along the budget" not in alone
+    apart = write_report(tmp_path / "apart", [runs[0], _run("a", 7, [0.5, 0.7, 0.8, 0.82])])
+    assert "along the budget\n\nNot computed: no strategy shares a seed with random" in apart

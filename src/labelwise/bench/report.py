@@ -318,13 +318,22 @@ def _gap_lines(
 ) -> list[str]:
     """Markdown: the seed-paired accuracy difference to ``baseline`` along the budget
     (:func:`~labelwise.bench.stats.paired_gaps`)."""
-    lines = [
-        f"## Accuracy gain over {baseline} along the budget",
-        "",
+    lines = [f"## Accuracy gain over {baseline} along the budget", ""]
+    if not rows:
+        return [
+            *lines,
+            (
+                f"Not computed: no strategy shares a seed with {baseline}, or their runs "
+                "share no checkpoint after the initial set."
+            ),
+            "",
+        ]
+    lines += [
         (
-            f"Test accuracy minus {baseline}'s, in points, averaged over the shared seeds, at "
-            "checkpoints spread over the budget (columns: labels): where a strategy's gain "
-            "lies, which AUBC averages away."
+            f"Test accuracy minus {baseline}'s, in points, averaged over the seeds each "
+            f"strategy shares with {baseline} (their number: pairs), at checkpoints spread "
+            "over the budget (columns: labels): where a strategy's gain lies, which AUBC "
+            "averages away."
         ),
         "",
         "| strategy | pairs | " + " | ".join(str(c) for c in points) + " |",
@@ -346,14 +355,19 @@ def _environment_lines(runs: Sequence[RunResult]) -> list[str]:
     runs_on: dict[str, set[int]] = {}
     unrecorded_runs = unrecorded_rounds = 0
     for i, run in enumerate(runs):
+        # Stable sort: of two records with one first round, the later computed the rounds
+        # (the earlier process stopped before finishing one).
         envs = sorted(run.environments, key=lambda e: int(e.get("first_round", 0)))
         starts = [int(e.get("first_round", 0)) for e in envs]
         if not envs or starts[0] > 0:
             unrecorded_runs += 1
             unrecorded_rounds += min(starts[0], len(run.rounds)) if envs else len(run.rounds)
         for env, start, end in zip(envs, starts, [*starts[1:], len(run.rounds)]):
+            n = max(0, min(end, len(run.rounds)) - start)
+            if n == 0:  # a process that stopped before finishing a round, or a duplicate
+                continue
             label = f"labelwise {env.get('labelwise', '?')}, {environment_label(env)}"
-            rounds[label] = rounds.get(label, 0) + max(0, min(end, len(run.rounds)) - start)
+            rounds[label] = rounds.get(label, 0) + n
             runs_on.setdefault(label, set()).add(i)
     lines = [
         "## Run environments",
@@ -451,8 +465,8 @@ def write_report(
         ]
         lines.append("")
     gap_points, gap_rows = paired_gaps(runs, baseline) if baseline is not None else ([], [])
-    if gap_rows:
-        lines += _gap_lines(baseline or "", gap_points, gap_rows)
+    if baseline is not None:
+        lines += _gap_lines(baseline, gap_points, gap_rows)
     if summaries and summaries[0].labels_to_mean_curve:
         lines += [
             "## Labels to target on the seed-mean curve",

@@ -190,37 +190,66 @@ def paired_gaps(
     """Seed-paired mean accuracy difference to ``baseline`` along the budget.
 
     Where in the budget a strategy's gain lies (early, late, shrinking as the pool runs out
-    of informative items) is what AUBC averages away. Checkpoints are ``n_points`` label
-    counts evaluated by every run, spread evenly over those after the shared initial set
-    (fewer if fewer exist; the last one is always included).
+    of informative items) is what AUBC averages away.
+
+    Parameters
+    ----------
+    runs : sequence of RunResult
+        Runs of one protocol; those of ``baseline`` and of the strategies sharing a seed with
+        it take part, the others are ignored.
+    baseline : str, default "random"
+    n_points : int, default 10
+        Checkpoints to report: label counts evaluated by every run taking part, after the
+        largest initial set among them, spread evenly from the first such count to the last
+        (fewer if fewer exist; with one, the last).
 
     Returns
     -------
     checkpoints : list of int
     rows : list of (strategy, n_pairs, [mean over shared seeds of acc - baseline acc])
-        One row per strategy (other than ``baseline``) sharing at least one seed with it.
+        One row per strategy sharing at least one seed with ``baseline``. Both lists are
+        empty when there is no such strategy or no common checkpoint.
+
+    Raises
+    ------
+    ValueError
+        ``n_points`` is not a positive int.
     """
     if isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 1:
         raise ValueError(f"n_points must be a positive int, got {n_points!r}")
     table = by_strategy_and_seed(runs)
     if baseline not in table:
         return [], []
-    common = sorted(set.intersection(*[set(r.labels.tolist()) for r in runs]))[1:]
-    if not common:
-        return [], []
-    picks = np.unique(np.linspace(0, len(common) - 1, min(n_points, len(common))).round())
-    points = [int(common[int(i)]) for i in picks]
     base = table[baseline]
-    rows = []
-    for name, seeds in table.items():
-        shared = sorted(set(seeds) & set(base))
-        if name == baseline or not shared:
-            continue
-        gaps = [
-            float(np.mean([_acc_at(seeds[s], c) - _acc_at(base[s], c) for s in shared]))
-            for c in points
-        ]
-        rows.append((name, len(shared), gaps))
+    paired = {
+        name: sorted(set(seeds) & set(base))
+        for name, seeds in table.items()
+        if name != baseline and set(seeds) & set(base)
+    }
+    taking_part = list(base.values()) + [
+        table[name][s] for name, shared in paired.items() for s in shared
+    ]
+    start = max(float(r.labels[0]) for r in taking_part)
+    common = sorted(
+        c for c in set.intersection(*[set(r.labels.tolist()) for r in taking_part]) if c > start
+    )
+    if not paired or not common:
+        return [], []
+    picks = (
+        [len(common) - 1] if n_points == 1
+        else np.unique(np.linspace(0, len(common) - 1, min(n_points, len(common))).round())
+    )
+    points = [int(common[int(i)]) for i in picks]
+    rows = [
+        (
+            name, len(shared),
+            [
+                float(np.mean([_acc_at(table[name][s], c) - _acc_at(base[s], c) for s in shared]))
+                for c in points
+            ],
+        )
+        for name, shared in paired.items()
+    ]
     return points, rows
 
 

@@ -55,7 +55,13 @@ from labelwise.loop._results import (
     run_file_name,
     write_results,
 )
-from labelwise.loop._run import ProgressFn, initial_indices, run_simulation, simulate
+from labelwise.loop._run import (
+    ProgressFn,
+    initial_indices,
+    replay_pool,
+    run_simulation,
+    simulate,
+)
 
 __all__ = [
     "RESULTS_SCHEMA_VERSION",
@@ -72,6 +78,7 @@ __all__ = [
     "initial_indices",
     "proxy_markdown",
     "read_results",
+    "replay_pool",
     "run_file_name",
     "run_simulation",
     "samples_per_item",

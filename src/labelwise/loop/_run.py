@@ -67,7 +67,7 @@ from labelwise.models import (
 from labelwise.pool import Pool
 from labelwise.strategies import Strategy, get_strategy
 
-__all__ = ["ProgressFn", "initial_indices", "run_simulation", "simulate"]
+__all__ = ["ProgressFn", "initial_indices", "replay_pool", "run_simulation", "simulate"]
 
 ProgressFn = Callable[[str, int, RoundRecord, int], None]
 
@@ -412,10 +412,48 @@ def _resume_or_start(ckpt: Path | None, run: _Run, dataset: str) -> RunResult:
 
 def _replay_pool(result: RunResult, run: _Run) -> Pool:
     """A pool holding the initial set and every batch ``result`` acquired, round by round."""
-    y = run.y
-    pool = Pool(run.X.shape[0], list(range(run.n_classes)))
+    return replay_pool(result, run.y, run.n_classes)
+
+
+def replay_pool(
+    result: RunResult, y: Any, n_classes: int, *, before_round: int | None = None
+) -> Pool:
+    """The pool of a recorded run: its initial set and the batches it acquired.
+
+    Parameters
+    ----------
+    result : RunResult
+    y : array of int, shape [N]
+        The dataset's labels (the oracle the run read), in the run's index space.
+    n_classes : int
+    before_round : int, optional
+        Only the batches acquired in rounds ``0 .. before_round - 1``: the pool as round
+        ``before_round`` found it (``0``: the initial set). Default: every batch.
+
+    Returns
+    -------
+    Pool
+        In memory; the labels come from ``y``, one pool round per acquiring run round.
+
+    Raises
+    ------
+    BudgetError
+        ``before_round`` is negative or beyond the run's recorded rounds.
+    """
+    y = np.asarray(y)
+    n_rounds = len(result.rounds)
+    if before_round is None:
+        before_round = n_rounds
+    if isinstance(before_round, bool) or not isinstance(before_round, (int, np.integer)) or not (
+        0 <= before_round <= n_rounds
+    ):
+        raise BudgetError(
+            f"before_round must be an int in [0, {n_rounds}] (the run has {n_rounds} recorded "
+            f"rounds), got {before_round!r}"
+        )
+    pool = Pool(y.shape[0], list(range(n_classes)))
     pool.label(np.asarray(result.initial, dtype=np.int64), y[result.initial], round=0)
-    for rec in result.rounds:
+    for rec in result.rounds[:before_round]:
         if rec.selected:
             pool.next_round()
             pool.label(np.asarray(rec.selected), y[rec.selected])
