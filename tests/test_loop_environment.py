@@ -140,3 +140,43 @@ def test_the_report_counts_runs_and_rounds_per_environment(digits: Any, tmp_path
     assert rows["not recorded (computed before runs recorded their environment)"].endswith(
         f"| 2 | {2 + n} |"
     )
+
+
+def test_the_source_commit_is_this_checkouts_or_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+    import subprocess
+
+    src = Path(environment.__file__)
+    inside_git = subprocess.run(
+        ["git", "ls-files", "--error-unmatch", "--", src.name], cwd=src.parent,
+        capture_output=True, check=False,
+    ).returncode == 0
+    environment._source_commit.cache_clear()
+    try:
+        commit = environment._source_commit()
+        if inside_git:
+            head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=src.parent,
+                                  capture_output=True, text=True, check=True).stdout.strip()
+            assert commit == head
+        else:
+            assert commit is None
+        # a copy of the module inside another git checkout (a wheel in a project's venv)
+        # where it is not tracked: no commit, not that project's
+        repo = tmp_path / "project"
+        (repo / "venv").mkdir(parents=True)
+        subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+        (repo / "README").write_text("another project\n")
+        subprocess.run(["git", "add", "README"], cwd=repo, check=True)
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q",
+             "-m", "project"], cwd=repo, check=True,
+        )
+        copy = repo / "venv" / src.name
+        shutil.copy(src, copy)
+        environment._source_commit.cache_clear()
+        monkeypatch.setattr(environment, "__file__", str(copy))
+        assert environment._source_commit() is None
+    finally:
+        environment._source_commit.cache_clear()

@@ -65,12 +65,20 @@ def _source_commit() -> str | None:
     install, as in the benchmarks), else None. Read once per process, at the first run it
     records (shortly after the process loaded its modules): a later checkout does not
     change the code a running process executes, so it must not change the record."""
-    here = Path(__file__).resolve().parent
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
-            timeout=10, check=False,
+    here = Path(__file__).resolve()
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["git", *args], cwd=here.parent, capture_output=True, text=True, timeout=10,
+            check=False,
         )
+
+    try:
+        # This very file must be tracked there: a wheel installed into a virtual environment
+        # inside some other project's checkout would otherwise report that project's commit.
+        if git("ls-files", "--error-unmatch", "--", here.name).returncode != 0:
+            return None
+        done = git("rev-parse", "HEAD")
     except (OSError, subprocess.SubprocessError):  # no git, or it hung
         return None
     commit = done.stdout.strip()
