@@ -67,7 +67,7 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> int:
     return int(np.intersect1d(a, b).size)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--suite", default=str(ROOT / "suites" / "mnist-dbal.toml"))
     ap.add_argument("--results", default=str(ROOT / "results" / "mnist-dbal"))
@@ -76,8 +76,10 @@ def main() -> None:
     ap.add_argument("--rounds", default="0,8,18,33",
                     help="rounds to replay (round r starts with 20 + 10 r labels)")
     ap.add_argument("--ks", default="20,100", help="sample counts K to compare")
+    ap.add_argument("--max-configurations", type=int, default=40_000,
+                    help="BatchBALD's M (the loop's default; smaller is faster and noisier)")
     ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     suite = load_suite(args.suite)
@@ -95,7 +97,7 @@ def main() -> None:
     if any(not 0 <= r < acquiring for r in rounds):
         print(f"--rounds must lie in 0..{acquiring - 1} (the rounds of {run_path.name} "
               "that acquired a batch)", file=sys.stderr)
-        sys.exit(2)
+        return 2
     # The replay check is meaningful only for a BatchBALD run at the suite's own K.
     check_k = config.mc_samples if result.strategy == "batchbald" else None
     print(f"replaying {run_path.name}: K in {ks}, b = {b}, {config.pool_subset} candidates\n")
@@ -133,7 +135,10 @@ def main() -> None:
                     model, X[cand], k=k, device="cpu", generator=gen, consistent=True
                 )
                 t1 = time.perf_counter()
-                sel = batchbald(probs, b, rng=seeded_rng(args.seed, SELECT, rnd))
+                sel = batchbald(
+                    probs, b, rng=seeded_rng(args.seed, SELECT, rnd),
+                    max_configurations=args.max_configurations,
+                )
                 sel_s = time.perf_counter() - t1
                 chosen = cand[sel.indices]
                 batches[(k, draw)] = chosen
@@ -180,7 +185,8 @@ def main() -> None:
         print(f"| {r['labels']} | {r['K']} | {r['draw']} | {r['joint_mi']:.3f} | "
               f"{r['share_of_logK']:.0%} | {r['first_gain']:.3f} | {r['last_gain']:.4f} | "
               f"{r['picks_below_1pct']} | {r['sum_bald_of_batch']:.3f} | {r['in_top10_bald']} |")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
