@@ -61,8 +61,7 @@ def test_the_saturation_table_stays_under_log_k(
     out = capsys.readouterr().out
     # not a BatchBALD run: no claim that the replay selects the recorded batch
     assert "not a BatchBALD run" in out
-    rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| 20 |")
-            or line.startswith("| 30 |")]
+    rows = [line.split(" | ") for line in out.splitlines() if line.startswith(("| 20 |", "| 30 |"))]
     assert len(rows) == 2 * 2 * 2  # rounds x K x draws
     for r in rows:
         k, joint = int(r[1]), float(r[3])
