@@ -235,17 +235,22 @@ def test_paired_gaps_known_answers() -> None:
     runs.append(_run("lone", 5, [0.4, 0.5, 0.5, 0.6, 0.7]))  # no seed shared with random
     points, rows = paired_gaps(runs)
     assert points == [30, 40, 50, 60]  # every checkpoint after the initial 20
-    got = {name: (n, gaps) for name, n, gaps in rows}
+    got = {g.strategy: g for g in rows}
     assert set(got) == {"a", "b"}
-    assert got["a"][0] == 2
-    np.testing.assert_allclose(got["a"][1], [0.05, 0.05, 0.03, 0.03])
-    assert got["b"][0] == 1
-    np.testing.assert_allclose(got["b"][1], [-0.1, -0.1, -0.1, -0.1])
+    assert got["a"].n_pairs == 2 and got["a"].baseline == "random"
+    np.testing.assert_allclose(got["a"].mean, [0.05, 0.05, 0.03, 0.03])
+    # two pairs: t(0.975, 1) = 12.706 times sd / sqrt(2); the differences 0.1 and 0.0 at 30
+    np.testing.assert_allclose(got["a"].half_width[0], 12.7062 * np.std([0.1, 0.0], ddof=1)
+                               / np.sqrt(2), rtol=1e-4)
+    assert got["b"].n_pairs == 1
+    np.testing.assert_allclose(got["b"].mean, [-0.1, -0.1, -0.1, -0.1])
+    assert got["b"].half_width == [0.0] * 4  # one pair: no interval
     # fewer points: evenly spread, the last one kept (with one point, only the last)
     points, rows = paired_gaps(runs, n_points=2)
     assert points == [30, 60]
-    np.testing.assert_allclose({r[0]: r[2] for r in rows}["a"], [0.05, 0.03])
+    np.testing.assert_allclose({g.strategy: g.mean for g in rows}["a"], [0.05, 0.03])
     assert paired_gaps(runs, n_points=1)[0] == [60]
+    assert paired_gaps(runs, n_points=None)[0] == [30, 40, 50, 60]
     # a run that shares no seed with random takes no part, whatever its label grid
     other = RunResult("other", 9, "toy", {}, [], [
         RoundRecord(i, 20 + 25 * i, 0.5, 0.0, [], [0, 0], 0.0, 0.0, 0.0) for i in range(2)
@@ -256,8 +261,9 @@ def test_paired_gaps_known_answers() -> None:
     late[1].rounds = late[1].rounds[1:]  # "a" starts at 30 labels
     assert paired_gaps(late)[0] == [40, 50, 60]
     assert paired_gaps(runs, baseline="missing") == ([], [])
-    with pytest.raises(ValueError, match="n_points"):
-        paired_gaps(runs, n_points=0)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="n_points"):
+            paired_gaps(runs, n_points=bad)  # type: ignore[arg-type]
 
 
 def test_report_shows_the_gain_over_random_along_the_budget(tmp_path) -> None:
@@ -278,9 +284,19 @@ def test_report_shows_the_gain_over_random_along_the_budget(tmp_path) -> None:
     (row,) = saved["rows"]
     assert row["strategy"] == "a" and row["n_pairs"] == 2
     np.testing.assert_allclose(row["accuracy_difference"], [0.05, 0.07, 0.03])
+    assert "![gain over the baseline](gain_curve.png)" in section
+    assert (tmp_path / "gain_curve.png").stat().st_size > 0
     # without a random baseline there is no such section; with one but no shared seed, it
-    # says why there is no table
+    # says why there is no table (and no plot, not even a stale one)
     alone = write_report(tmp_path / "alone", [r for r in runs if r.strategy == "a"])
     assert "along the budget" not in alone
     apart = write_report(tmp_path / "apart", [runs[0], _run("a", 7, [0.5, 0.7, 0.8, 0.82])])
     assert "along the budget\n\nNot computed: no strategy shares a seed with random" in apart
+    assert "gain_curve.png" not in apart and not (tmp_path / "apart" / "gain_curve.png").exists()
+    (tmp_path / "apart" / "gain_curve.png").write_bytes(b"stale")
+    write_report(tmp_path / "apart", [runs[0], _run("a", 7, [0.5, 0.7, 0.8, 0.82])])
+    assert not (tmp_path / "apart" / "gain_curve.png").exists()
+    from labelwise.bench.report import plot_gain_curves
+
+    with pytest.raises(ValueError, match="no strategy shares a seed and a checkpoint"):
+        plot_gain_curves([runs[0]], "random", tmp_path / "x.png")

@@ -20,7 +20,7 @@ from labelwise.bench.metrics import (
     mean_curve,
     redundant_acquisitions,
 )
-from labelwise.bench.stats import WIN_MIN_SEEDS, shared_label_range
+from labelwise.bench.stats import WIN_MIN_SEEDS, PairedGaps, shared_label_range
 
 if TYPE_CHECKING:
     from labelwise.loop import RunResult
@@ -29,6 +29,7 @@ __all__ = [
     "StrategySummary",
     "mean_curve_markdown",
     "plot_class_histograms",
+    "plot_gain_curves",
     "plot_learning_curves",
     "plot_win_matrix",
     "summarize",
@@ -285,6 +286,54 @@ def plot_learning_curves(
     _save_figure(fig, path)
 
 
+def plot_gain_curves(
+    runs: Sequence[RunResult],
+    baseline: str,
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+) -> None:
+    """Small multiples of each strategy's seed-paired accuracy gain over ``baseline`` at every
+    common checkpoint (:func:`~labelwise.bench.stats.paired_gaps`), in points, with the 95%
+    t-band over the shared seeds and the zero line: read one strategy at a time, where the
+    overlaid learning curves of many strategies are hard to tell apart."""
+    from labelwise.bench.stats import paired_gaps
+
+    points, gaps = paired_gaps(runs, baseline, n_points=None)
+    if not gaps:
+        raise ValueError(f"no strategy shares a seed and a checkpoint with {baseline!r}")
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    n_cols = min(4, len(gaps))
+    n_rows = -(-len(gaps) // n_cols)
+    fig, axes = plt.subplots(
+        n_rows, n_cols, figsize=(3.2 * n_cols, 2.4 * n_rows), dpi=110, sharex=True,
+        sharey=True, squeeze=False,
+    )
+    x = np.asarray(points)
+    for ax, g in zip(axes.flat, gaps):
+        mean, half = 100 * np.asarray(g.mean), 100 * np.asarray(g.half_width)
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.plot(x, mean, color="C0")
+        if g.n_pairs > 1:
+            ax.fill_between(x, mean - half, mean + half, alpha=0.25, color="C0", linewidth=0)
+        ax.set_title(f"{g.strategy} (n={g.n_pairs})", fontsize="medium")
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(gaps):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("labeled items")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(f"acc. - {baseline} (pts)")
+    heading = f"gain over {baseline}, seed-paired mean with 95% t-band"
+    fig.suptitle(f"{title}: {heading}" if title else heading, fontsize="medium")
+    fig.tight_layout()
+    _save_figure(fig, path)
+
+
 def plot_class_histograms(runs: Sequence[RunResult], path: str | os.PathLike[str]) -> None:
     """Bar chart of the acquired set's class histogram per strategy (summed over seeds)."""
     import matplotlib
@@ -313,9 +362,7 @@ def plot_class_histograms(runs: Sequence[RunResult], path: str | os.PathLike[str
     _save_figure(fig, path)
 
 
-def _gap_lines(
-    baseline: str, points: Sequence[int], rows: Sequence[tuple[str, int, Sequence[float]]]
-) -> list[str]:
+def _gap_lines(baseline: str, points: Sequence[int], rows: Sequence[PairedGaps]) -> list[str]:
     """Markdown: the seed-paired accuracy difference to ``baseline`` along the budget
     (:func:`~labelwise.bench.stats.paired_gaps`)."""
     lines = [f"## Accuracy gain over {baseline} along the budget", ""]
@@ -340,10 +387,10 @@ def _gap_lines(
         "|---|---|" + "---|" * len(points),
     ]
     lines += [
-        f"| {name} | {n} | " + " | ".join(f"{100 * g:+.1f}" for g in gaps) + " |"
-        for name, n, gaps in rows
+        f"| {g.strategy} | {g.n_pairs} | " + " | ".join(f"{100 * m:+.1f}" for m in g.mean) + " |"
+        for g in rows
     ]
-    return [*lines, ""]
+    return [*lines, "", "![gain over the baseline](gain_curve.png)", ""]
 
 
 def _environment_lines(runs: Sequence[RunResult]) -> list[str]:
@@ -440,6 +487,7 @@ def write_report(
     summaries = summarize(runs, targets=targets, groups=groups)
     baseline = paired_baseline([s.strategy for s in summaries])
     paired = paired_against(runs, baseline) if baseline is not None else []
+    gap_points, gap_rows = paired_gaps(runs, baseline) if baseline is not None else ([], [])
     names, W = win_matrix(runs)
     _, W_log2 = win_matrix(runs, checkpoints="log2")
     # Entries of pairs with fewer than WIN_MIN_SEEDS shared seeds are NaN ("—").
@@ -447,6 +495,10 @@ def write_report(
     plot_learning_curves(runs, out / "learning_curve.png", title=title)
     plot_learning_curves(runs, out / "nll_curve.png", title=title, metric="nll")
     plot_class_histograms(runs, out / "class_histograms.png")
+    if baseline is not None and gap_rows:
+        plot_gain_curves(runs, baseline, out / "gain_curve.png", title=title)
+    else:
+        (out / "gain_curve.png").unlink(missing_ok=True)  # never a stale plot
     if has_wins:
         plot_win_matrix(names, W, out / "win_matrix.png")
     else:
@@ -464,7 +516,6 @@ def write_report(
             for p in paired
         ]
         lines.append("")
-    gap_points, gap_rows = paired_gaps(runs, baseline) if baseline is not None else ([], [])
     if baseline is not None:
         lines += _gap_lines(baseline, gap_points, gap_rows)
     if summaries and summaries[0].labels_to_mean_curve:
@@ -538,8 +589,9 @@ def write_report(
             "baseline": baseline,
             "checkpoints": gap_points,
             "rows": [
-                {"strategy": name, "n_pairs": n, "accuracy_difference": gaps}
-                for name, n, gaps in gap_rows
+                {"strategy": g.strategy, "n_pairs": g.n_pairs, "accuracy_difference": g.mean,
+                 "half_width": g.half_width}
+                for g in gap_rows
             ],
         },
         "win_matrix": {

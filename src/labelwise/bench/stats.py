@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from labelwise.bench.metrics import aubc
+from labelwise.bench.metrics import aubc, mean_and_ci
 
 if TYPE_CHECKING:
     from labelwise.loop import RunResult
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "WIN_MIN_SEEDS",
     "PairedComparison",
+    "PairedGaps",
     "by_strategy_and_seed",
     "paired_against",
     "paired_gaps",
@@ -184,10 +185,23 @@ def win_matrix(
     return names, W
 
 
+@dataclass(frozen=True)
+class PairedGaps:
+    """Accuracy of ``strategy`` minus ``baseline`` over their shared seeds, per checkpoint."""
+
+    strategy: str
+    baseline: str
+    n_pairs: int
+    #: [P] mean over the shared seeds of the accuracy difference at each checkpoint.
+    mean: list[float]
+    #: [P] half-width of its 95% Student-t interval (0 with one pair).
+    half_width: list[float]
+
+
 def paired_gaps(
-    runs: Sequence[RunResult], baseline: str = "random", n_points: int = 10
-) -> tuple[list[int], list[tuple[str, int, list[float]]]]:
-    """Seed-paired mean accuracy difference to ``baseline`` along the budget.
+    runs: Sequence[RunResult], baseline: str = "random", n_points: int | None = 10
+) -> tuple[list[int], list[PairedGaps]]:
+    """Seed-paired accuracy difference to ``baseline`` along the budget.
 
     Where in the budget a strategy's gain lies (early, late, shrinking as the pool runs out
     of informative items) is what AUBC averages away.
@@ -198,25 +212,27 @@ def paired_gaps(
         Runs of one protocol; those of ``baseline`` and of the strategies sharing a seed with
         it take part, the others are ignored.
     baseline : str, default "random"
-    n_points : int, default 10
+    n_points : int or None, default 10
         Checkpoints to report: label counts evaluated by every run taking part, after the
         largest initial set among them, spread evenly from the first such count to the last
-        (fewer if fewer exist; with one, the last).
+        (fewer if fewer exist; with one, the last). None: all of them.
 
     Returns
     -------
     checkpoints : list of int
-    rows : list of (strategy, n_pairs, [mean over shared seeds of acc - baseline acc])
-        One row per strategy sharing at least one seed with ``baseline``. Both lists are
-        empty when there is no such strategy or no common checkpoint.
+    gaps : list of PairedGaps
+        One per strategy sharing at least one seed with ``baseline``. Both lists are empty
+        when there is no such strategy or no common checkpoint.
 
     Raises
     ------
     ValueError
-        ``n_points`` is not a positive int.
+        ``n_points`` is neither None nor a positive int.
     """
-    if isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 1:
-        raise ValueError(f"n_points must be a positive int, got {n_points!r}")
+    if n_points is not None and (
+        isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 1
+    ):
+        raise ValueError(f"n_points must be a positive int or None, got {n_points!r}")
     table = by_strategy_and_seed(runs)
     if baseline not in table:
         return [], []
@@ -235,22 +251,24 @@ def paired_gaps(
     )
     if not paired or not common:
         return [], []
-    picks = (
-        [len(common) - 1] if n_points == 1
-        else np.unique(np.linspace(0, len(common) - 1, min(n_points, len(common))).round())
-    )
-    points = [int(common[int(i)]) for i in picks]
-    rows = [
-        (
-            name, len(shared),
-            [
-                float(np.mean([_acc_at(table[name][s], c) - _acc_at(base[s], c) for s in shared]))
-                for c in points
-            ],
+    if n_points is None:
+        points = [int(c) for c in common]
+    else:
+        picks = (
+            [len(common) - 1] if n_points == 1
+            else np.unique(np.linspace(0, len(common) - 1, min(n_points, len(common))).round())
         )
-        for name, shared in paired.items()
-    ]
-    return points, rows
+        points = [int(common[int(i)]) for i in picks]
+    out = []
+    for name, shared in paired.items():
+        stats_at = [
+            mean_and_ci([_acc_at(table[name][s], c) - _acc_at(base[s], c) for s in shared])
+            for c in points
+        ]
+        out.append(PairedGaps(
+            name, baseline, len(shared), [m for m, _ in stats_at], [h for _, h in stats_at]
+        ))
+    return points, out
 
 
 def _acc_at(run: RunResult, labels: float) -> float:
