@@ -88,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     X = torch.as_tensor(np.asarray(data.X_train, dtype=np.float32))
     y = np.asarray(data.y_train)
     run_path = Path(args.results) / "runs" / f"{args.strategy}__seed{args.seed}.json"
+    if not run_path.is_file():
+        print(f"no run file {run_path} (--results, --strategy and --seed name it)",
+              file=sys.stderr)
+        return 2
     result = RunResult.from_dict(json.loads(run_path.read_text()))
     b = config.batch_size
     ks = [int(k) for k in args.ks.split(",")]

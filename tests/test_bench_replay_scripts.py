@@ -71,3 +71,5 @@ def test_the_saturation_table_stays_under_log_k(
         assert joint <= float(r[8]) + 1e-6
     assert sat.main([*args[:-4], "--rounds", "2", "--ks", "5"]) == 2
     assert "--rounds must lie in 0..1" in capsys.readouterr().err
+    assert sat.main([*args, "--seed", "7"]) == 2
+    assert "no run file" in capsys.readouterr().err

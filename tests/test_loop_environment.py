@@ -148,6 +148,8 @@ def test_the_source_commit_is_this_checkouts_or_none(
     import shutil
     import subprocess
 
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed: the source commit is None by construction")
     src = Path(environment.__file__)
     inside_git = subprocess.run(
         ["git", "ls-files", "--error-unmatch", "--", src.name], cwd=src.parent,
@@ -159,7 +161,9 @@ def test_the_source_commit_is_this_checkouts_or_none(
         if inside_git:
             head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=src.parent,
                                   capture_output=True, text=True, check=True).stdout.strip()
-            assert commit == head
+            dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "."],
+                                   cwd=src.parent, check=False).returncode == 1
+            assert commit == (f"{head}+dirty" if dirty else head)
         else:
             assert commit is None
         # a copy of the module inside another git checkout (a wheel in a project's venv)
@@ -170,13 +174,31 @@ def test_the_source_commit_is_this_checkouts_or_none(
         (repo / "README").write_text("another project\n")
         subprocess.run(["git", "add", "README"], cwd=repo, check=True)
         subprocess.run(
-            ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q",
-             "-m", "project"], cwd=repo, check=True,
+            ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "-c",
+             "commit.gpgsign=false", "commit", "-q", "--no-verify", "-m", "project"],
+            cwd=repo, check=True,
         )
         copy = repo / "venv" / src.name
         shutil.copy(src, copy)
         environment._source_commit.cache_clear()
         monkeypatch.setattr(environment, "__file__", str(copy))
         assert environment._source_commit() is None
+        # tracked there: that checkout's commit, "+dirty" once the package's files change
+        git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "-c",
+               "commit.gpgsign=false"]
+        subprocess.run([*git, "add", "venv"], cwd=repo, check=True)
+        subprocess.run([*git, "commit", "-q", "--no-verify", "-m", "pkg"], cwd=repo, check=True)
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        environment._source_commit.cache_clear()
+        assert environment._source_commit() == head
+        copy.write_text(copy.read_text() + "\n# edited\n")
+        environment._source_commit.cache_clear()
+        assert environment._source_commit() == f"{head}+dirty"
+        # results written beside the package (outside its folder) do not count
+        copy.write_text(copy.read_text().replace("\n# edited\n", ""))
+        (repo / "README").write_text("results\n")
+        environment._source_commit.cache_clear()
+        assert environment._source_commit() == head
     finally:
         environment._source_commit.cache_clear()

@@ -244,7 +244,8 @@ def test_paired_gaps_known_answers() -> None:
                                / np.sqrt(2), rtol=1e-4)
     assert got["b"].n_pairs == 1
     np.testing.assert_allclose(got["b"].mean, [-0.1, -0.1, -0.1, -0.1])
-    assert got["b"].half_width == [0.0] * 4  # one pair: no interval
+    assert got["b"].half_width == (0.0,) * 4  # one pair: no interval
+    hash(got["b"])  # frozen and hashable
     # fewer points: evenly spread, the last one kept (with one point, only the last)
     points, rows = paired_gaps(runs, n_points=2)
     assert points == [30, 60]
@@ -300,3 +301,47 @@ def test_report_shows_the_gain_over_random_along_the_budget(tmp_path) -> None:
 
     with pytest.raises(ValueError, match="no strategy shares a seed and a checkpoint"):
         plot_gain_curves([runs[0]], "random", tmp_path / "x.png")
+    with pytest.raises(ValueError, match=r"no runs of the baseline 'nope' among the "
+                                         r"strategies \['a', 'random'\]"):
+        plot_gain_curves(runs, "nope", tmp_path / "x.png")
+
+
+def test_gain_panels_each_carry_an_x_axis_and_one_checkpoint_is_drawn(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five strategies (4 + 1 panels): the three top-row panels with nothing below keep
+    their tick labels; one shared checkpoint is drawn as a point, not an empty line; the
+    y-range ignores two-seed bands."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from labelwise.bench import report
+
+    figures: list = []
+    monkeypatch.setattr(report, "_save_figure", lambda fig, path: figures.append(fig))
+    runs = [_run("random", s, [0.5, 0.6, 0.7]) for s in (0, 1, 2)]
+    for k, name in enumerate("abcde"):
+        runs += [_run(name, s, [0.5, 0.6 + 0.01 * k, 0.7 + 0.01 * s]) for s in (0, 1, 2)]
+    runs += [_run("wild", s, [0.5, 0.6, 0.7 + 0.4 * s]) for s in (0, 1)]  # 2 pairs
+    report.plot_gain_curves(runs, "random", tmp_path / "g.png")
+    fig = figures.pop()
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == 6  # a..e and wild: rows of 4 + 2
+    for i, ax in enumerate(visible):
+        assert ax.xaxis.get_tick_params()["labelbottom"] == (i >= 2), i
+        assert (ax.get_xlabel() == "labeled items") == (i >= 2), i
+    lo, hi = visible[0].get_ylim()
+    assert hi < 30  # "wild": mean +20 pts at 40, its t-band (+-250 pts) is not in the range
+    plt.close(fig)
+    # one checkpoint after the initial set: a marker with an error bar
+    short = [_run("random", s, [0.5, 0.6]) for s in (0, 1, 2)]
+    short += [_run("a", s, [0.5, 0.65 + 0.01 * s]) for s in (0, 1, 2)]
+    report.plot_gain_curves(short, "random", tmp_path / "g1.png", title="t")
+    fig = figures.pop()
+    (ax,) = [a for a in fig.axes if a.get_visible()]
+    lines = [ln for ln in ax.get_lines() if ln.get_marker() == "o"]
+    assert len(lines) == 1 and lines[0].get_ydata()[0] == pytest.approx(6.0)
+    assert fig.get_size_inches()[0] >= 7  # room for the heading
+    plt.close(fig)

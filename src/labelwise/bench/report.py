@@ -293,15 +293,47 @@ def plot_gain_curves(
     *,
     title: str | None = None,
 ) -> None:
-    """Small multiples of each strategy's seed-paired accuracy gain over ``baseline`` at every
-    common checkpoint (:func:`~labelwise.bench.stats.paired_gaps`), in points, with the 95%
-    t-band over the shared seeds and the zero line: read one strategy at a time, where the
-    overlaid learning curves of many strategies are hard to tell apart."""
+    """Small multiples of each strategy's seed-paired accuracy gain over ``baseline``.
+
+    One panel per strategy sharing seeds with ``baseline``: the mean over the shared seeds of
+    its test accuracy minus the baseline's at every common checkpoint
+    (:func:`~labelwise.bench.stats.paired_gaps`), in points, with the 95% t-band and the zero
+    line. Read one strategy at a time where overlaid learning curves are hard to tell apart.
+    The shared y-range is set by the means and by the bands of strategies with at least
+    :data:`~labelwise.bench.stats.WIN_MIN_SEEDS` pairs (a two-seed band, t = 12.7, would
+    flatten every other panel; it is drawn, clipped).
+
+    Parameters
+    ----------
+    runs : sequence of RunResult
+        Runs of one protocol, the baseline's among them.
+    baseline : str
+        Strategy name of the reference runs, e.g. ``"random"`` or ``"random@mnist-dbal"``.
+    path : path
+        Where the PNG is written (atomically).
+    title : str, optional
+        Prefixed to the figure's heading.
+
+    Raises
+    ------
+    ValueError
+        ``runs`` hold no run of ``baseline``, or no other strategy shares a seed and a
+        checkpoint after the initial set with it.
+    """
     from labelwise.bench.stats import paired_gaps
 
+    names = sorted({r.strategy for r in runs})
+    if baseline not in names:
+        raise ValueError(
+            f"no runs of the baseline {baseline!r} among the strategies {names}; pass one of "
+            "them, or add the baseline's runs (labelwise report --compare for another folder's)"
+        )
     points, gaps = paired_gaps(runs, baseline, n_points=None)
     if not gaps:
-        raise ValueError(f"no strategy shares a seed and a checkpoint with {baseline!r}")
+        raise ValueError(
+            f"no strategy shares a seed and a checkpoint after the initial set with "
+            f"{baseline!r}; run the other strategies with the baseline's seeds"
+        )
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -310,26 +342,36 @@ def plot_gain_curves(
     n_cols = min(4, len(gaps))
     n_rows = -(-len(gaps) // n_cols)
     fig, axes = plt.subplots(
-        n_rows, n_cols, figsize=(3.2 * n_cols, 2.4 * n_rows), dpi=110, sharex=True,
-        sharey=True, squeeze=False,
+        n_rows, n_cols, figsize=(max(3.2 * n_cols, 7.0), 2.4 * n_rows + 0.4), dpi=110,
+        sharex=True, sharey=True, squeeze=False,
     )
     x = np.asarray(points)
-    for ax, g in zip(axes.flat, gaps):
+    lo, hi = 0.0, 0.0
+    for i, (ax, g) in enumerate(zip(axes.flat, gaps)):
         mean, half = 100 * np.asarray(g.mean), 100 * np.asarray(g.half_width)
         ax.axhline(0, color="black", linewidth=0.8)
-        ax.plot(x, mean, color="C0")
-        if g.n_pairs > 1:
-            ax.fill_between(x, mean - half, mean + half, alpha=0.25, color="C0", linewidth=0)
+        if x.size == 1:  # a line of one point draws nothing: a point with its interval
+            ax.errorbar(x, mean, yerr=half, fmt="o", color="C0", capsize=3)
+        else:
+            ax.plot(x, mean, color="C0")
+            if g.n_pairs > 1:
+                ax.fill_between(x, mean - half, mean + half, alpha=0.25, color="C0",
+                                linewidth=0)
+        band = half if g.n_pairs >= WIN_MIN_SEEDS else 0.0
+        lo, hi = min(lo, float(np.min(mean - band))), max(hi, float(np.max(mean + band)))
         ax.set_title(f"{g.strategy} (n={g.n_pairs})", fontsize="medium")
         ax.grid(alpha=0.3)
+        if i + n_cols >= len(gaps):  # nothing below it: this panel carries the x-axis
+            ax.tick_params(labelbottom=True)
+            ax.set_xlabel("labeled items")
     for ax in axes.flat[len(gaps):]:
         ax.set_visible(False)
-    for ax in axes[-1]:
-        ax.set_xlabel("labeled items")
     for ax in axes[:, 0]:
         ax.set_ylabel(f"acc. - {baseline} (pts)")
-    heading = f"gain over {baseline}, seed-paired mean with 95% t-band"
-    fig.suptitle(f"{title}: {heading}" if title else heading, fontsize="medium")
+    pad = 0.1 * (hi - lo) or 1.0
+    axes.flat[0].set_ylim(lo - pad, hi + pad)
+    heading = f"gain over {baseline}: seed-paired mean, 95% t-band"
+    fig.suptitle(f"{title}\n{heading}" if title else heading, fontsize="medium")
     fig.tight_layout()
     _save_figure(fig, path)
 
@@ -589,8 +631,8 @@ def write_report(
             "baseline": baseline,
             "checkpoints": gap_points,
             "rows": [
-                {"strategy": g.strategy, "n_pairs": g.n_pairs, "accuracy_difference": g.mean,
-                 "half_width": g.half_width}
+                {"strategy": g.strategy, "n_pairs": g.n_pairs,
+                 "accuracy_difference": list(g.mean), "half_width": list(g.half_width)}
                 for g in gap_rows
             ],
         },

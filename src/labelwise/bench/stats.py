@@ -193,9 +193,9 @@ class PairedGaps:
     baseline: str
     n_pairs: int
     #: [P] mean over the shared seeds of the accuracy difference at each checkpoint.
-    mean: list[float]
+    mean: tuple[float, ...]
     #: [P] half-width of its 95% Student-t interval (0 with one pair).
-    half_width: list[float]
+    half_width: tuple[float, ...]
 
 
 def paired_gaps(
@@ -266,7 +266,8 @@ def paired_gaps(
             for c in points
         ]
         out.append(PairedGaps(
-            name, baseline, len(shared), [m for m, _ in stats_at], [h for _, h in stats_at]
+            name, baseline, len(shared), tuple(m for m, _ in stats_at),
+            tuple(h for _, h in stats_at),
         ))
     return points, out
 

@@ -28,7 +28,8 @@ Modules, one purpose each:
 - ``_predictors``: training and predictive samples under ``config.predictor``;
 - ``_ceal``: CEAL's pseudo-labels;
 - ``_proxy``: selection via proxy, compared with the run without;
-- ``_run``: the rounds of one run (:func:`run_simulation`) and :func:`simulate`.
+- ``_run``: the rounds of one run (:func:`run_simulation`), :func:`simulate`, and
+  :func:`replay_pool` (a recorded run's pool at any round).
 """
 
 from __future__ import annotations

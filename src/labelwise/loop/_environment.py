@@ -62,7 +62,8 @@ def _cpu_flags_digest() -> str | None:
 @functools.cache
 def _source_commit() -> str | None:
     """The git commit of labelwise's source folder when it is a git checkout (an editable
-    install, as in the benchmarks), else None. Read once per process, at the first run it
+    install, as in the benchmarks), with ``+dirty`` when the package's files differ from
+    it, else None. Read once per process, at the first run it
     records (shortly after the process loaded its modules): a later checkout does not
     change the code a running process executes, so it must not change the record."""
     here = Path(__file__).resolve()
@@ -79,10 +80,14 @@ def _source_commit() -> str | None:
         if git("ls-files", "--error-unmatch", "--", here.name).returncode != 0:
             return None
         done = git("rev-parse", "HEAD")
+        # Uncommitted edits of the package's own files (not of results beside it).
+        dirty = git("diff", "--quiet", "HEAD", "--", ".").returncode == 1
     except (OSError, subprocess.SubprocessError):  # no git, or it hung
         return None
     commit = done.stdout.strip()
-    return commit if done.returncode == 0 and commit else None
+    if done.returncode != 0 or not commit:
+        return None
+    return f"{commit}+dirty" if dirty else commit
 
 
 def _version(dist: str) -> str:

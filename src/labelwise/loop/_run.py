@@ -423,9 +423,11 @@ def replay_pool(
     Parameters
     ----------
     result : RunResult
+        A recorded run (finished or partial), e.g. read from its checkpoint JSON.
     y : array of int, shape [N]
         The dataset's labels (the oracle the run read), in the run's index space.
     n_classes : int
+        Number of classes C; the pool's classes are ``0 .. C - 1``.
     before_round : int, optional
         Only the batches acquired in rounds ``0 .. before_round - 1``: the pool as round
         ``before_round`` found it (``0``: the initial set). Default: every batch.
