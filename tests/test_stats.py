@@ -332,7 +332,7 @@ def test_gain_panels_each_carry_an_x_axis_and_one_checkpoint_is_drawn(
     for i, ax in enumerate(visible):
         assert ax.xaxis.get_tick_params()["labelbottom"] == (i >= 2), i
         assert (ax.get_xlabel() == "labeled items") == (i >= 2), i
-    lo, hi = visible[0].get_ylim()
+    _, hi = visible[0].get_ylim()
     assert hi < 30  # "wild": mean +20 pts at 40, its t-band (+-250 pts) is not in the range
     plt.close(fig)
     # one checkpoint after the initial set: a marker with an error bar
