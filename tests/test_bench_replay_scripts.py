@@ -73,3 +73,18 @@ def test_the_saturation_table_stays_under_log_k(
     assert "--rounds must lie in 0..1" in capsys.readouterr().err
     assert sat.main([*args, "--seed", "7"]) == 2
     assert "no run file" in capsys.readouterr().err
+
+
+def test_the_nll_anatomy_table(smoke_results: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    anatomy = _script("nll_anatomy")
+    args = ["--suite", str(SMOKE), "--results", str(smoke_results), "--strategies", "bald",
+            "--seeds", "0", "--reference-epochs", "2"]
+    assert anatomy.main(args) == 0
+    out = capsys.readouterr().out
+    (row,) = [line for line in out.splitlines() if line.startswith("| bald |")]
+    cells = row.strip("| ").split(" | ")
+    acc, nll, share = float(cells[2]), float(cells[3]), float(cells[4].rstrip("%"))
+    assert 0 < acc <= 1 and nll > 0 and 0 <= share <= 100
+    assert 0 <= float(cells[-1].rstrip("%")) <= 100
+    assert anatomy.main([*args[:-4], "--seeds", "1", "--reference-epochs", "2"]) == 2
+    assert "no run file" in capsys.readouterr().err
